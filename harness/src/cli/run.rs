@@ -1,0 +1,83 @@
+//! `lab run`: rebuild a scenario and report whether its expectations were met.
+
+use anyhow::anyhow;
+use tokio_util::sync::CancellationToken;
+
+use super::{exit, scenario_arg, Failure};
+use lab::engine::{self, RunOptions};
+use lab::event::EventSink;
+use lab::render::{self, Format};
+use lab::scenario::{load, resolve_variant};
+
+/// Run a scenario: build its topology, drive its steps, check its expectations.
+///
+/// By default the scenario runs inside a QEMU-booted kernel built for its variant;
+/// `--host` runs it on the running kernel instead (faster, but it is not the kernel the
+/// scenario is about).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario name (in scenarios/) or path to a YAML file.
+    pub scenario: String,
+    /// Variant to run (for example `buggy` or `fixed`); default: the scenario's default.
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Run on the running kernel instead of a VM.
+    #[arg(long)]
+    pub host: bool,
+    /// Print events as JSON lines instead of a timeline.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn main(args: Args) -> Result<u8, Failure> {
+    let path = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
+    let loaded = load(&path).map_err(Failure::usage)?;
+    let variant = resolve_variant(&loaded.scenario, args.variant.as_deref()).map_err(|e| Failure::usage(anyhow!(e)))?;
+    need_root("run")?;
+    let format = if args.json { Format::Json } else { Format::Timeline };
+    let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
+    let report = runtime.block_on(async {
+        let (events, rx) = EventSink::channel();
+        let renderer = tokio::spawn(render::render(format, rx, |_| {}));
+        let stop = stop_on_signals(loaded.scenario.deadline);
+        let opts = RunOptions { backend: if args.host { "host".into() } else { "vm".into() } };
+        let report = if args.host {
+            engine::run(&loaded.scenario, &variant, &opts, events, stop).await
+        } else {
+            return Err(Failure::infra(anyhow!("the VM backend is not available yet; use --host")));
+        };
+        let _ = renderer.await;
+        Ok(report)
+    })?;
+    Ok(report.outcome.exit_code() as u8)
+}
+
+/// A token cancelled on SIGINT, SIGTERM or when the scenario's deadline passes, so that the
+/// run tears down whatever ends it.
+fn stop_on_signals(deadline: std::time::Duration) -> CancellationToken {
+    use tokio::signal::unix::{signal, SignalKind};
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(i), Ok(t)) => (i, t),
+            _ => return,
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = tokio::time::sleep(deadline) => {}
+        }
+        t.cancel();
+    });
+    token
+}
+
+/// Most verbs create namespaces or read /dev/kmsg: say so plainly instead of failing later.
+pub fn need_root(verb: &str) -> Result<(), Failure> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(Failure { code: exit::INFRA, error: anyhow!("`lab {verb}` needs root: it creates network namespaces and reads /dev/kmsg") })
+    }
+}

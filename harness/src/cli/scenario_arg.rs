@@ -1,0 +1,50 @@
+//! Finding a scenario from what the user typed: a path, or a name in `scenarios/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+/// The `scenarios/` directory: `$LAB_SCENARIOS`, else the nearest `scenarios/` at or above
+/// the current directory, else the one of the source tree `lab` was built from.
+pub fn scenarios_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LAB_SCENARIOS") {
+        return dir.into();
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            let candidate = dir.join("scenarios");
+            if candidate.is_dir() && dir.join("kernel-patches").is_dir() {
+                return candidate;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// `fnhe-leak` -> `scenarios/fnhe-leak.yaml`; an existing path is taken as it is.
+pub fn resolve(arg: &str) -> anyhow::Result<PathBuf> {
+    let path = Path::new(arg);
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    let dir = scenarios_dir();
+    let named = dir.join(format!("{arg}.yaml"));
+    if named.is_file() {
+        return Ok(named);
+    }
+    let known: Vec<String> = list(&dir).iter().filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
+    Err(anyhow!("no scenario `{arg}`: not a file, and not in {} (known: {})", dir.display(), if known.is_empty() { "none".into() } else { known.join(", ") }))
+}
+
+/// Every `*.yaml` in `dir`, sorted.
+pub fn list(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    out.sort();
+    out
+}

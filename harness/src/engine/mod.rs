@@ -1,0 +1,179 @@
+//! The engine: topology up, steps, expectations, teardown, verdict. It never prints; it
+//! emits [`Event`]s. The host backend runs it directly; the VM backend runs it in the guest.
+
+mod env;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use env::{Background, RunClock, RunEnv};
+
+use crate::cleanup::Ledger;
+use crate::event::{Event, EventSink, Outcome};
+use crate::expect::window::{evaluate, Decision};
+use crate::kmsg::KernelLog;
+use crate::scenario::{Scenario, Variant};
+use crate::topology::{self, Topology};
+
+/// How a run was started.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `host` or `vm`, for the record.
+    pub backend: String,
+}
+
+/// The result of a run, as its last event says it.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    pub summary: String,
+    pub notes: Vec<String>,
+}
+
+impl RunReport {
+    pub fn error(summary: impl Into<String>) -> Self {
+        RunReport { outcome: Outcome::Error, summary: summary.into(), notes: Vec::new() }
+    }
+}
+
+/// A short random run id, `lab` + 6 hex digits: the tag on everything the run creates.
+pub fn new_run_id() -> String {
+    format!("lab{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// Runs `scenario` as `variant` on the running kernel. `stop` aborts the run (Ctrl-C, the
+/// scenario deadline); teardown happens whatever the way out.
+pub async fn run(scenario: &Scenario, variant: &Variant, opts: &RunOptions, events: EventSink, stop: CancellationToken) -> RunReport {
+    let report = run_inner(scenario, variant, opts, &events, stop).await;
+    events.send(Event::Verdict { outcome: report.outcome, summary: report.summary.clone(), notes: report.notes.clone() });
+    report
+}
+
+async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, events: &EventSink, stop: CancellationToken) -> RunReport {
+    let run_id = new_run_id();
+    let clock = RunClock { start: Instant::now() };
+    events.send(Event::RunStarted {
+        scenario: scenario.name.clone(),
+        variant: variant.name.clone(),
+        backend: opts.backend.clone(),
+        kernel: kernel_release(),
+        run_id: run_id.clone(),
+    });
+    let kmsg = match KernelLog::start() {
+        Ok(k) => k,
+        Err(e) => return RunReport::error(format!("cannot read the kernel log /dev/kmsg: {e}")),
+    };
+    let ledger = match Ledger::create(&run_id) {
+        Ok(l) => l,
+        Err(e) => return RunReport::error(format!("cannot record the run under /run/lab: {e}")),
+    };
+    let plan = topology::plan(&scenario.topology, &run_id);
+    let topology = match Topology::apply(&plan, &ledger).await {
+        Ok(t) => t,
+        Err(e) => {
+            ledger.restore_sysctls();
+            ledger.finish();
+            return RunReport::error(format!("building the topology failed: {e}"));
+        }
+    };
+    events.send(Event::TopologyUp {
+        at_ms: clock.now_ms(),
+        namespaces: topology.netns_names().iter().map(|n| format!("{n} ({})", topology.netns_path(n).map(|p| p.display().to_string()).unwrap_or_default())).collect(),
+        links: scenario.topology.links.len(),
+        took_ms: clock.now_ms(),
+    });
+    let env = Arc::new(RunEnv {
+        scenario: scenario.clone(),
+        variant: variant.clone(),
+        run_id,
+        events: events.clone(),
+        clock,
+        kmsg,
+        ledger,
+        topology,
+        anchors: watch::channel(BTreeMap::new()).0,
+        background: Mutex::new(Default::default()),
+        notes: Mutex::new(Vec::new()),
+    });
+
+    let mut watchers = spawn_expectations(&env);
+    let steps = {
+        let env = env.clone();
+        let cancel = stop.child_token();
+        async move { crate::steps::run_entries(&env, &env.scenario.steps, "", &cancel).await }
+    };
+    let step_result = tokio::select! {
+        r = steps => r.map_err(|e| e.to_string()),
+        _ = stop.cancelled() => Err("interrupted".to_string()),
+    };
+    crate::steps::stop_background(&env).await;
+    env.steps_done();
+    let decisions = if stop.is_cancelled() || step_result.is_err() {
+        watchers.abort_all();
+        Vec::new()
+    } else {
+        collect(watchers).await
+    };
+    let teardown = env.topology.teardown(&env.ledger).await;
+    env.events.send(Event::TeardownDone { at_ms: env.clock.now_ms(), removed: teardown.removed.clone(), problems: teardown.problems.clone() });
+    let mut notes = env.notes.lock().unwrap().clone();
+    notes.extend(teardown.problems.iter().map(|p| format!("teardown: {p}")));
+    if teardown.problems.is_empty() {
+        if let Ok(env) = Arc::try_unwrap(env) {
+            env.ledger.finish();
+        }
+    }
+    verdict(step_result, decisions, notes)
+}
+
+fn spawn_expectations(env: &Arc<RunEnv>) -> tokio::task::JoinSet<(String, Decision)> {
+    let mut set = tokio::task::JoinSet::new();
+    for entry in env.variant.expect.clone() {
+        let env = env.clone();
+        set.spawn(async move {
+            let anchor = match &entry.after {
+                None => Some(env.clock.start),
+                Some(step) => env.anchor(step).await,
+            };
+            let decision = match anchor {
+                Some(at) => evaluate(&entry, &env, at).await,
+                None => Decision { met: false, reason: format!("step `{}` never finished, so the window never opened", entry.after.as_deref().unwrap_or("?")), since_anchor_ms: None },
+            };
+            (entry.id.clone(), decision)
+        });
+    }
+    set
+}
+
+/// Waits for every expectation to be decided.
+async fn collect(mut watchers: tokio::task::JoinSet<(String, Decision)>) -> Vec<(String, Decision)> {
+    let mut out = Vec::new();
+    while let Some(r) = watchers.join_next().await {
+        if let Ok(d) = r {
+            out.push(d);
+        }
+    }
+    out
+}
+
+fn verdict(steps: Result<(), String>, decisions: Vec<(String, Decision)>, notes: Vec<String>) -> RunReport {
+    if let Err(e) = steps {
+        return RunReport { outcome: Outcome::Error, summary: format!("the scenario could not be carried out: {e}"), notes };
+    }
+    let failed: Vec<String> = decisions.iter().filter(|(_, d)| !d.met).map(|(id, d)| format!("{id}: {}", d.reason)).collect();
+    let (outcome, summary) = if failed.is_empty() {
+        (Outcome::Met, format!("expectation met ({} checked)", decisions.len()))
+    } else {
+        (Outcome::NotMet, format!("expectation not met — {}", failed.join("; ")))
+    };
+    RunReport { outcome, summary, notes }
+}
+
+/// `uname -r` of the kernel the engine runs on.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
+}

@@ -1,0 +1,182 @@
+//! The run's typed events: the only thing the engine and the backends tell the outside.
+//!
+//! Renderers (terminal timeline, JSON lines) print them; the guest agent sends exactly these
+//! to the host over its channel; the verdict is computed from them, never from output text.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::scenario::Must;
+
+/// Milliseconds since the run started (host: engine start; VM: guest engine start).
+pub type Millis = u64;
+
+/// Severity of a note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Info,
+    Warn,
+}
+
+/// A kernel log line matched by an expectation, with the lines around it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    /// When it was seen, since the run started.
+    pub at_ms: Millis,
+    /// What was seen (the matching log line, the mountinfo line, ...).
+    pub detail: String,
+    /// Lines around it, for the report.
+    #[serde(default)]
+    pub context: Vec<String>,
+}
+
+/// Why a guest stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuestFault {
+    Panic,
+    Oops,
+    Bug,
+    Warning,
+    HungTask,
+    SoftLockup,
+    /// No event from the guest past the scenario's deadline.
+    Hang,
+    /// QEMU exited before the guest reported a verdict.
+    Exited,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every expectation was met.
+    Met,
+    /// The run went through and some expectation was not met.
+    NotMet,
+    /// The run could not be carried out (a step failed, the guest crashed, interrupted).
+    Error,
+}
+
+impl Outcome {
+    /// The process exit code: 0 met, 1 not met, 3 infrastructure error.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Met => 0,
+            Outcome::NotMet => 1,
+            Outcome::Error => 3,
+        }
+    }
+}
+
+/// Everything a run reports, in the order it happens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        scenario: String,
+        variant: String,
+        backend: String,
+        kernel: String,
+        run_id: String,
+    },
+    /// Something the user must know that is not a step result (a missing debug sysctl, ...).
+    Note { level: Level, message: String },
+    TopologyUp {
+        at_ms: Millis,
+        namespaces: Vec<String>,
+        links: usize,
+        took_ms: Millis,
+    },
+    StepStarted {
+        at_ms: Millis,
+        step: String,
+        kind: String,
+        id: Option<String>,
+    },
+    /// A step's counters while it runs (churn round, bytes so far).
+    StepProgress {
+        at_ms: Millis,
+        step: String,
+        message: String,
+    },
+    StepFinished {
+        at_ms: Millis,
+        step: String,
+        kind: String,
+        id: Option<String>,
+        ok: bool,
+        summary: String,
+        #[serde(default)]
+        counters: BTreeMap<String, f64>,
+    },
+    /// An expectation's window opened (its anchor step ended).
+    ExpectationArmed {
+        at_ms: Millis,
+        id: String,
+        must: Must,
+        window_ms: Millis,
+    },
+    ExpectationDecided {
+        at_ms: Millis,
+        id: String,
+        must: Must,
+        met: bool,
+        /// Plain words: what was seen or not, and when relative to the anchor.
+        reason: String,
+        observation: Option<Observation>,
+        /// Time from the anchor to the observation.
+        since_anchor_ms: Option<Millis>,
+    },
+    TeardownDone {
+        at_ms: Millis,
+        removed: Vec<String>,
+        problems: Vec<String>,
+    },
+    /// The last event of a run.
+    Verdict {
+        outcome: Outcome,
+        summary: String,
+        notes: Vec<String>,
+    },
+    // --- VM backend ---
+    KernelReady {
+        key: String,
+        bzimage: String,
+        built: bool,
+        took_ms: Millis,
+    },
+    VmStarting { accel: String, reason: String },
+    /// The guest agent's first event arrived.
+    VmAgentUp { boot_ms: Millis },
+    GuestFault {
+        fault: GuestFault,
+        message: String,
+        lines: Vec<String>,
+    },
+    Artifacts { dir: String },
+}
+
+/// Where the engine and backends send events. Cloning is cheap; sending never blocks.
+#[derive(Clone, Debug)]
+pub struct EventSink(mpsc::UnboundedSender<Event>);
+
+impl EventSink {
+    /// A sink and the receiving end for a renderer.
+    pub fn channel() -> (EventSink, mpsc::UnboundedReceiver<Event>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (EventSink(tx), rx)
+    }
+
+    /// Send an event; a renderer that has gone away is not the engine's problem.
+    pub fn send(&self, event: Event) {
+        let _ = self.0.send(event);
+    }
+
+    pub fn note(&self, level: Level, message: impl Into<String>) {
+        self.send(Event::Note { level, message: message.into() });
+    }
+}

@@ -1,0 +1,51 @@
+//! Expectation kinds: what a run looks for (a kernel log line, later mountinfo state, pipe
+//! size, process state, a socket gone). One file per kind; the same conditions serve the
+//! `wait` step.
+//!
+//! Adding a kind: write `expect/<kind>.rs` with a `Spec` that implements [`Condition`], then
+//! add one line to the registry below.
+
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+
+use crate::engine::RunEnv;
+use crate::event::Observation;
+use crate::scenario::check::{CheckScope, Problem};
+
+pub mod kernel_log;
+pub mod window;
+
+crate::kind_registry! {
+    /// Every condition kind an expectation or a `wait` step may use, by its YAML key.
+    pub enum ConditionKind {
+        "kernel_log" => KernelLog(kernel_log::Spec),
+    }
+}
+
+impl ConditionKind {
+    /// The kind's implementation.
+    pub fn condition(&self) -> &dyn Condition {
+        match self {
+            ConditionKind::KernelLog(c) => c,
+        }
+    }
+}
+
+/// What every condition kind implements.
+pub trait Condition: Send + Sync {
+    /// Semantic checks (a pattern that compiles, a namespace that exists).
+    fn check(&self, scope: &CheckScope) -> Vec<Problem>;
+
+    /// Plain words for the timeline: what is looked for.
+    fn describe(&self) -> String;
+
+    /// The first observation at or after `since`, waiting no later than `until`;
+    /// `Ok(None)` if there was none. Errors mean the condition could not be observed at all.
+    fn observe<'a>(
+        &'a self,
+        env: &'a RunEnv,
+        since: Instant,
+        until: Instant,
+    ) -> BoxFuture<'a, Result<Option<Observation>, String>>;
+}

@@ -1,0 +1,105 @@
+//! The live, readable timeline: one line per event worth a person's attention.
+
+use crate::event::{Event, Level, Outcome};
+use crate::scenario::Must;
+
+pub struct Timeline {
+    color: bool,
+}
+
+impl Timeline {
+    pub fn new(color: bool) -> Self {
+        Timeline { color }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The line for `event`, or `None` for events not shown.
+    pub fn line(&mut self, event: &Event) -> Option<String> {
+        let t = |ms: &u64| format!("{:>7.1}s", *ms as f64 / 1000.0);
+        Some(match event {
+            Event::RunStarted { scenario, variant, backend, kernel, run_id } => {
+                format!("▶ {scenario} (variant {variant}) on {backend}, kernel {kernel}, run {run_id}")
+            }
+            Event::Note { level: Level::Warn, message } => self.paint("33", &format!("  ! {message}")),
+            Event::Note { level: Level::Info, message } => format!("  · {message}"),
+            Event::TopologyUp { at_ms, namespaces, links, took_ms } => {
+                format!("{} topology up in {took_ms} ms: {links} links; netns {}", t(at_ms), namespaces.join(", "))
+            }
+            Event::StepStarted { at_ms, step, kind, id } => {
+                format!("{} step {step} {kind}{} started", t(at_ms), id.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default())
+            }
+            Event::StepProgress { at_ms, step, message } => format!("{}   step {step}: {message}", t(at_ms)),
+            Event::StepFinished { at_ms, step, kind, ok, summary, .. } => {
+                let mark = if *ok { self.paint("32", "✓") } else { self.paint("31", "✗") };
+                format!("{} {mark} step {step} {kind}: {summary}", t(at_ms))
+            }
+            Event::ExpectationArmed { at_ms, id, must, window_ms } => {
+                let what = if *must == Must::Appear { "must appear" } else { "must not appear" };
+                format!("{} watching `{id}`: {what} within {:.0} s", t(at_ms), *window_ms as f64 / 1000.0)
+            }
+            Event::ExpectationDecided { at_ms, id, met, reason, observation, .. } => {
+                let mark = if *met { self.paint("32", "✓") } else { self.paint("31", "✗") };
+                let mut s = format!("{} {mark} `{id}`: {reason}", t(at_ms));
+                if let Some(o) = observation {
+                    for c in &o.context {
+                        s.push_str(&format!("\n           | {c}"));
+                    }
+                }
+                s
+            }
+            Event::TeardownDone { at_ms, removed, problems } => {
+                let mut s = format!("{} teardown: removed {}", t(at_ms), if removed.is_empty() { "nothing left".to_string() } else { removed.join(", ") });
+                for p in problems {
+                    s.push_str(&self.paint("31", &format!("\n           ! {p}")));
+                }
+                s
+            }
+            Event::Verdict { outcome, summary, notes } => {
+                let (code, word) = match outcome {
+                    Outcome::Met => ("32", "MET"),
+                    Outcome::NotMet => ("31", "NOT MET"),
+                    Outcome::Error => ("31", "ERROR"),
+                };
+                let mut s = format!("{} {summary}", self.paint(code, &format!("■ {word}:")));
+                for n in notes {
+                    s.push_str(&format!("\n  note: {n}"));
+                }
+                s
+            }
+            Event::KernelReady { key, bzimage, built, took_ms } => {
+                let how = if *built { format!("built in {:.0} s", *took_ms as f64 / 1000.0) } else { "cached".into() };
+                format!("  kernel {} ({how}): {bzimage}", &key[..key.len().min(12)])
+            }
+            Event::VmStarting { accel, reason } => format!("  booting QEMU with {accel} ({reason})"),
+            Event::VmAgentUp { boot_ms } => format!("  guest agent up after {:.2} s", *boot_ms as f64 / 1000.0),
+            Event::GuestFault { fault, message, lines } => {
+                let mut s = self.paint("31", &format!("  guest {fault:?}: {message}"));
+                for l in lines {
+                    s.push_str(&format!("\n           | {l}"));
+                }
+                s
+            }
+            Event::Artifacts { dir } => format!("  artifacts: {dir}"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_line_names_the_outcome() {
+        let mut t = Timeline::new(false);
+        let line = t.line(&Event::Verdict { outcome: Outcome::NotMet, summary: "leak-reported: not seen".into(), notes: vec!["sysctl missing".into()] }).unwrap();
+        assert!(line.starts_with("■ NOT MET: leak-reported: not seen"), "{line}");
+        assert!(line.contains("note: sysctl missing"));
+    }
+}

@@ -1,0 +1,371 @@
+//! The scenario file as typed data: what a user writes in `scenarios/<name>.yaml`.
+//!
+//! Every struct denies unknown fields, so a typo is an error with its line, not a silent
+//! default. Semantic checks (names that must exist, gateways that must be reachable) live
+//! in `validate.rs`; this file only says what the YAML may look like.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::expect::ConditionKind;
+use crate::steps::StepKind;
+
+/// One incident, written down once.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, the file stem by convention (`fnhe-leak`).
+    pub name: String,
+    /// One line for `lab list`.
+    pub description: String,
+    /// Longer free text: the incident, the root cause, links.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Which kernel the scenario is about (VM backend).
+    #[serde(default)]
+    pub kernel: KernelSpec,
+    /// Namespaces, links, addresses, routes, sysctls.
+    #[serde(default)]
+    pub topology: TopologySpec,
+    /// What the run does, in order.
+    pub steps: Vec<StepEntry>,
+    /// What must (or must not) be observed.
+    #[serde(default)]
+    pub expect: Vec<ExpectEntry>,
+    /// Named variants (`buggy`, `fixed`): kernel patches and expectation overrides.
+    #[serde(default)]
+    pub variants: BTreeMap<String, VariantSpec>,
+    /// Hard limit for the whole run; a run still going is stopped and reported as a hang.
+    #[serde(default = "default_deadline", with = "humantime_serde")]
+    pub deadline: Duration,
+}
+
+fn default_deadline() -> Duration {
+    Duration::from_secs(600)
+}
+
+/// The kernel a scenario runs in under the VM backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSpec {
+    /// Kernel source base, matched to Debian's `linux-source-<base>` package.
+    #[serde(default = "default_kernel_base")]
+    pub base: String,
+    /// Extra kconfig fragments, relative to `vm/config/`, merged after `base.config`.
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Extra kernel command-line arguments for the guest.
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+    /// Guest memory in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u32,
+    /// Guest vCPUs.
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+}
+
+fn default_kernel_base() -> String {
+    "6.1".into()
+}
+fn default_memory_mib() -> u32 {
+    512
+}
+fn default_cpus() -> u32 {
+    2
+}
+
+impl Default for KernelSpec {
+    fn default() -> Self {
+        KernelSpec {
+            base: default_kernel_base(),
+            config: Vec::new(),
+            cmdline: Vec::new(),
+            memory_mib: default_memory_mib(),
+            cpus: default_cpus(),
+        }
+    }
+}
+
+/// The network the incident needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopologySpec {
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceSpec>,
+    #[serde(default)]
+    pub links: Vec<LinkSpec>,
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+    /// Sysctls of the initial namespace (host or guest); restored after the run.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, SysctlValue>,
+}
+
+/// A network namespace, created like `ip netns add` does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSpec {
+    pub name: String,
+    /// Sysctls set inside this namespace (for example per-netns `net.ipv4.*`).
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, SysctlValue>,
+}
+
+/// The kinds of link `lab` can create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// A veth pair: exactly two ends.
+    Veth,
+}
+
+/// A link between namespaces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    #[serde(default = "default_link_kind")]
+    pub kind: LinkKind,
+    pub ends: Vec<LinkEnd>,
+    /// MTU for every end that does not set its own.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+fn default_link_kind() -> LinkKind {
+    LinkKind::Veth
+}
+
+/// One end of a link: an interface in a namespace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkEnd {
+    pub name: String,
+    pub netns: String,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// Bring the interface up after creation (default true).
+    #[serde(default = "default_true")]
+    pub up: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A route inside a namespace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub netns: String,
+    /// `default` or a prefix such as `192.168.0.0/16`.
+    pub to: String,
+    /// Gateway address; must be inside a subnet of an address of that namespace.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// Output device; must be an interface of that namespace.
+    #[serde(default)]
+    pub dev: Option<String>,
+}
+
+/// A sysctl value as written: integers and strings are both accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysctlValue(pub String);
+
+impl fmt::Display for SysctlValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SysctlValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SysctlValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a sysctl value (an integer or a string)")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<SysctlValue, E> {
+                Ok(SysctlValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<SysctlValue, E> {
+                Ok(SysctlValue(v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SysctlValue, E> {
+                Ok(SysctlValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A step: exactly one key names its kind; `id` and `background` are common to all kinds.
+#[derive(Debug, Clone)]
+pub struct StepEntry {
+    /// Name other steps and expectations refer to (`after: teardown`, `stop: bulk`).
+    pub id: Option<String>,
+    /// Run in the background; the next step starts at once. Stop it with `stop: <id>`.
+    pub background: bool,
+    pub kind: StepKind,
+}
+
+impl<'de> Deserialize<'de> for StepEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StepEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "a step: a map with one of the keys {}", StepKind::NAMES.join(", "))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepEntry, A::Error> {
+                let (mut id, mut background, mut kind) = (None, false, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "id" => id = Some(map.next_value()?),
+                        "background" => background = map.next_value()?,
+                        k => kind = Some(read_kind(k, &mut map, kind, StepKind::from_map_value, StepKind::NAMES, &["id", "background"])?),
+                    }
+                }
+                let kind = kind.ok_or_else(|| missing_kind::<A::Error>(StepKind::NAMES))?;
+                Ok(StepEntry { id, background, kind })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Whether an expectation's condition must be seen or must not be seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Must {
+    /// Seen at least once between the anchor and `within` after it.
+    Appear,
+    /// Not seen at any time from the anchor until `within` after it.
+    NotAppear,
+}
+
+/// An expectation: one key names the condition kind; `id`, `must`, `after` and `within`
+/// are common to all kinds.
+#[derive(Debug, Clone)]
+pub struct ExpectEntry {
+    pub id: String,
+    pub must: Must,
+    /// Step id whose end starts the window; `None` = the start of the run.
+    pub after: Option<String>,
+    /// Length of the window.
+    pub within: Duration,
+    pub condition: ConditionKind,
+}
+
+impl<'de> Deserialize<'de> for ExpectEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExpectEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "an expectation: a map with `id`, `within` and one of the keys {}", ConditionKind::NAMES.join(", "))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExpectEntry, A::Error> {
+                let (mut id, mut must, mut after, mut within, mut condition) = (None, Must::Appear, None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "id" => id = Some(map.next_value()?),
+                        "must" => must = map.next_value()?,
+                        "after" => after = Some(map.next_value()?),
+                        "within" => within = Some(map.next_value::<HumanDuration>()?.0),
+                        k => condition = Some(read_kind(k, &mut map, condition, ConditionKind::from_map_value, ConditionKind::NAMES, &["id", "must", "after", "within"])?),
+                    }
+                }
+                Ok(ExpectEntry {
+                    id: id.ok_or_else(|| de::Error::missing_field("id"))?,
+                    must,
+                    after,
+                    within: within.ok_or_else(|| de::Error::missing_field("within"))?,
+                    condition: condition.ok_or_else(|| missing_kind::<A::Error>(ConditionKind::NAMES))?,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Reads the value of a key that should name a kind, refusing a second kind and unknown keys.
+fn read_kind<'de, A: MapAccess<'de>, K>(
+    key: &str,
+    map: &mut A,
+    already: Option<K>,
+    from_map_value: fn(&str, &mut A) -> Result<Option<K>, A::Error>,
+    kinds: &[&str],
+    common: &[&str],
+) -> Result<K, A::Error> {
+    if already.is_some() {
+        return Err(de::Error::custom(format_args!(
+            "`{key}`: an entry has exactly one kind, and this one already has one"
+        )));
+    }
+    from_map_value(key, map)?.ok_or_else(|| {
+        de::Error::custom(format_args!(
+            "unknown key `{key}`, expected one of the kinds {} or the fields {}",
+            kinds.join(", "),
+            common.join(", ")
+        ))
+    })
+}
+
+fn missing_kind<E: de::Error>(kinds: &[&str]) -> E {
+    E::custom(format_args!("no kind given: add one of the keys {}", kinds.join(", ")))
+}
+
+/// A variant selects a kernel build and may change what is expected.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// The variant `lab run` picks without `--variant`.
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Patch series, in order, relative to `kernel-patches/<scenario>/`.
+    #[serde(default)]
+    pub patches: Vec<String>,
+    /// Extra kconfig fragments for this variant, relative to `vm/config/`.
+    #[serde(default)]
+    pub config: Vec<String>,
+    /// Per-expectation overrides, by expectation id.
+    #[serde(default)]
+    pub expect: BTreeMap<String, ExpectOverride>,
+}
+
+/// What a variant may change in an expectation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectOverride {
+    #[serde(default)]
+    pub must: Option<Must>,
+    #[serde(default, with = "humantime_serde::option")]
+    pub within: Option<Duration>,
+}
+
+/// A duration written as `2s`, `500ms`, `1m 30s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        humantime_serde::deserialize(d).map(HumanDuration)
+    }
+}
+
+/// An address with prefix length, as written in `addresses:` (`10.0.123.1/24`).
+pub fn parse_address(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .map_err(|_| format!("`{text}` is not an address with a prefix length, like 10.0.0.1/24"))
+}

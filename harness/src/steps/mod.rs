@@ -1,0 +1,124 @@
+//! Step kinds: one file per kind, each with its YAML spec, its checks and its driver.
+//!
+//! Adding a kind: write `steps/<kind>.rs` with a `Spec` that implements [`Step`], then add
+//! one line to the registry below.
+
+use std::collections::BTreeMap;
+
+use futures::future::BoxFuture;
+
+use crate::engine::RunEnv;
+use crate::scenario::check::{CheckScope, Problem};
+
+pub mod concurrent;
+pub mod link;
+pub mod mtu_churn;
+pub mod sleep;
+pub mod stop;
+pub mod sysctl;
+pub mod teardown;
+pub mod traffic;
+pub mod wait;
+
+crate::kind_registry! {
+    /// Every step kind a scenario may use, by its YAML key.
+    pub enum StepKind {
+        "sysctl" => Sysctl(sysctl::Spec),
+        "traffic" => Traffic(traffic::Spec),
+        "mtu_churn" => MtuChurn(mtu_churn::Spec),
+        "link" => Link(link::Spec),
+        "wait" => Wait(wait::Spec),
+        "sleep" => Sleep(sleep::Spec),
+        "stop" => Stop(stop::Spec),
+        "concurrent" => Concurrent(concurrent::Spec),
+        "teardown" => Teardown(teardown::Spec),
+    }
+}
+
+impl StepKind {
+    /// The kind's driver.
+    pub fn step(&self) -> &dyn Step {
+        match self {
+            StepKind::Sysctl(s) => s,
+            StepKind::Traffic(s) => s,
+            StepKind::MtuChurn(s) => s,
+            StepKind::Link(s) => s,
+            StepKind::Wait(s) => s,
+            StepKind::Sleep(s) => s,
+            StepKind::Stop(s) => s,
+            StepKind::Concurrent(s) => s,
+            StepKind::Teardown(s) => s,
+        }
+    }
+}
+
+/// What a finished step reports.
+#[derive(Debug, Clone, Default)]
+pub struct StepSummary {
+    /// One line for the timeline ("4 streams, 1.2 GB, 160 Mbit/s").
+    pub text: String,
+    /// Numbers for JSON consumers and benchmarks.
+    pub counters: BTreeMap<String, f64>,
+}
+
+impl StepSummary {
+    pub fn text(text: impl Into<String>) -> Self {
+        StepSummary { text: text.into(), counters: BTreeMap::new() }
+    }
+
+    pub fn counter(mut self, name: &str, value: f64) -> Self {
+        self.counters.insert(name.to_string(), value);
+        self
+    }
+}
+
+/// A step failed: the run goes on to teardown and the verdict says why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+impl StepError {
+    pub fn new(message: impl Into<String>) -> Self {
+        StepError(message.into())
+    }
+}
+
+impl From<anyhow::Error> for StepError {
+    fn from(e: anyhow::Error) -> Self {
+        StepError(format!("{e:#}"))
+    }
+}
+
+/// Where a step runs: the run's shared state, its position, and its stop signal.
+pub struct StepCtx<'a> {
+    pub env: &'a std::sync::Arc<RunEnv>,
+    /// Position in the step tree, `3` or `4.1`, as shown in the timeline.
+    pub index: String,
+    /// Cancelled when the step is stopped (`stop: <id>`) or the run is aborted.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl StepCtx<'_> {
+    /// Report progress of a long step on the timeline.
+    pub fn progress(&self, message: impl Into<String>) {
+        self.env.events.send(crate::event::Event::StepProgress {
+            at_ms: self.env.clock.now_ms(),
+            step: self.index.clone(),
+            message: message.into(),
+        });
+    }
+}
+
+/// What every step kind implements.
+pub trait Step: Send + Sync {
+    /// Semantic checks against the rest of the scenario, before anything is created.
+    /// `Problem::field` is relative to the step's spec (`links[2]`, `mtus`).
+    fn check(&self, scope: &CheckScope) -> Vec<Problem>;
+
+    /// Do the step. Long steps watch `ctx.cancel` and return early when it fires.
+    fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>>;
+}
+
+pub use runner::{run_entries, run_entry, stop_background, stop_one};
+
+mod runner;

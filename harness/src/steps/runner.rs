@@ -1,0 +1,84 @@
+//! Running step entries in order, in the background, or side by side, with their events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use super::{StepCtx, StepError};
+use crate::engine::{Background, RunEnv};
+use crate::event::Event;
+use crate::scenario::StepEntry;
+
+/// How long a stopped background step may take to wind down before it is abandoned.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Runs `entries` one after the other; the first failure ends the sequence.
+pub fn run_entries<'a>(env: &'a Arc<RunEnv>, entries: &'a [StepEntry], prefix: &'a str, cancel: &'a CancellationToken) -> BoxFuture<'a, Result<(), StepError>> {
+    async move {
+        for (i, entry) in entries.iter().enumerate() {
+            if cancel.is_cancelled() {
+                return Err(StepError::new("interrupted"));
+            }
+            let index = if prefix.is_empty() { format!("{}", i + 1) } else { format!("{prefix}.{}", i + 1) };
+            run_entry(env, entry, index, cancel).await?;
+        }
+        Ok(())
+    }
+    .boxed()
+}
+
+/// Runs one entry: in the foreground it returns when the step is done; in the background
+/// it returns at once and the step runs until it ends or is stopped.
+pub async fn run_entry(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: &CancellationToken) -> Result<(), StepError> {
+    if !entry.background {
+        return run_one(env, entry, index, cancel.clone()).await;
+    }
+    let token = cancel.child_token();
+    let (env2, entry2, token2) = (env.clone(), entry.clone(), token.clone());
+    let done = tokio::spawn(async move {
+        // A background step's failure is in its StepFinished event; it does not end the run.
+        let _ = run_one(&env2, &entry2, index, token2).await;
+    });
+    let id = entry.id.clone().unwrap_or_default();
+    env.background.lock().unwrap().insert(id, Background { cancel: token, done });
+    Ok(())
+}
+
+async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: CancellationToken) -> Result<(), StepError> {
+    let kind = entry.kind.name().to_string();
+    env.events.send(Event::StepStarted { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone() });
+    let ctx = StepCtx { env, index: index.clone(), cancel };
+    let result = entry.kind.step().run(&ctx).await;
+    let (ok, summary, counters) = match &result {
+        Ok(s) => (true, s.text.clone(), s.counters.clone()),
+        Err(e) => (false, e.to_string(), Default::default()),
+    };
+    env.events.send(Event::StepFinished { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone(), ok, summary, counters });
+    if ok {
+        if let Some(id) = &entry.id {
+            env.set_anchor(id);
+        }
+    }
+    result.map(|_| ()).map_err(|e| StepError::new(format!("step {index} ({kind}) failed: {e}")))
+}
+
+/// Stops the background step `id` and waits for it to finish. False if there is none.
+pub async fn stop_one(env: &RunEnv, id: &str) -> bool {
+    let Some(bg) = env.background.lock().unwrap().remove(id) else {
+        return false;
+    };
+    bg.cancel.cancel();
+    let _ = tokio::time::timeout(STOP_GRACE, bg.done).await;
+    true
+}
+
+/// Stops every background step still running (end of the steps, or an aborted run).
+pub async fn stop_background(env: &RunEnv) {
+    let ids: Vec<String> = env.background.lock().unwrap().keys().cloned().collect();
+    for id in ids {
+        stop_one(env, &id).await;
+    }
+}

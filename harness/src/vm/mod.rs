@@ -1,0 +1,4 @@
+//! The VM backend: build (or reuse) the scenario's kernel, boot it under QEMU, run the same
+//! engine inside as the guest agent, and stream its events back.
+
+pub mod kernel;
