@@ -112,6 +112,9 @@ pub enum Event {
         summary: String,
         #[serde(default)]
         counters: BTreeMap<String, f64>,
+        /// What the step's program printed (`exec`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
     },
     /// An expectation's window opened (its anchor step ended).
     ExpectationArmed {

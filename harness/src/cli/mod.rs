@@ -2,6 +2,7 @@
 
 mod check;
 mod clean;
+mod kernel;
 mod list;
 mod run;
 mod scenario_arg;
@@ -11,7 +12,6 @@ use clap::{Parser, Subcommand};
 /// Exit codes every verb shares.
 pub mod exit {
     pub const MET: u8 = 0;
-    pub const NOT_MET: u8 = 1;
     /// Bad scenario or bad usage.
     pub const USAGE: u8 = 2;
     /// Missing tool, not root, VM failure, a step that could not be carried out.
@@ -52,6 +52,7 @@ pub enum Verb {
     List(list::Args),
     Check(check::Args),
     Clean(clean::Args),
+    Kernel(kernel::Args),
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -60,5 +61,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Verb::List(a) => list::main(a),
         Verb::Check(a) => check::main(a),
         Verb::Clean(a) => clean::main(a),
+        Verb::Kernel(a) => kernel::main(a),
     }
 }

@@ -42,6 +42,12 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         let stop = stop_on_signals(loaded.scenario.deadline);
         let opts = RunOptions { backend: if args.host { "host".into() } else { "vm".into() } };
         let report = if args.host {
+            if !variant.patches.is_empty() {
+                events.note(
+                    lab::event::Level::Info,
+                    format!("--host: running on the host kernel {} as it is; variant `{}`'s patches are not applied", engine::kernel_release(), variant.name),
+                );
+            }
             engine::run(&loaded.scenario, &variant, &opts, events, stop).await
         } else {
             return Err(Failure::infra(anyhow!("the VM backend is not available yet; use --host")));

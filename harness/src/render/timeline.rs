@@ -36,9 +36,13 @@ impl Timeline {
                 format!("{} step {step} {kind}{} started", t(at_ms), id.as_ref().map(|i| format!(" [{i}]")).unwrap_or_default())
             }
             Event::StepProgress { at_ms, step, message } => format!("{}   step {step}: {message}", t(at_ms)),
-            Event::StepFinished { at_ms, step, kind, ok, summary, .. } => {
+            Event::StepFinished { at_ms, step, kind, ok, summary, output, .. } => {
                 let mark = if *ok { self.paint("32", "✓") } else { self.paint("31", "✗") };
-                format!("{} {mark} step {step} {kind}: {summary}", t(at_ms))
+                let mut s = format!("{} {mark} step {step} {kind}: {summary}", t(at_ms));
+                for l in output.iter().flat_map(|o| o.lines()) {
+                    s.push_str(&format!("\n           | {l}"));
+                }
+                s
             }
             Event::ExpectationArmed { at_ms, id, must, window_ms } => {
                 let what = if *must == Must::Appear { "must appear" } else { "must not appear" };

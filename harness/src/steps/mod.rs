@@ -11,6 +11,7 @@ use crate::engine::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod concurrent;
+pub mod exec;
 pub mod link;
 pub mod mtu_churn;
 pub mod sleep;
@@ -32,6 +33,7 @@ crate::kind_registry! {
         "stop" => Stop(stop::Spec),
         "concurrent" => Concurrent(concurrent::Spec),
         "teardown" => Teardown(teardown::Spec),
+        "exec" => Exec(exec::Spec),
     }
 }
 
@@ -48,6 +50,7 @@ impl StepKind {
             StepKind::Stop(s) => s,
             StepKind::Concurrent(s) => s,
             StepKind::Teardown(s) => s,
+            StepKind::Exec(s) => s,
         }
     }
 }
@@ -59,11 +62,18 @@ pub struct StepSummary {
     pub text: String,
     /// Numbers for JSON consumers and benchmarks.
     pub counters: BTreeMap<String, f64>,
+    /// What a program printed, kept for the report.
+    pub output: Option<String>,
 }
 
 impl StepSummary {
     pub fn text(text: impl Into<String>) -> Self {
-        StepSummary { text: text.into(), counters: BTreeMap::new() }
+        StepSummary { text: text.into(), counters: BTreeMap::new(), output: None }
+    }
+
+    pub fn with_output(mut self, output: String) -> Self {
+        self.output = Some(output);
+        self
     }
 
     pub fn counter(mut self, name: &str, value: f64) -> Self {

@@ -52,11 +52,11 @@ async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: Ca
     env.events.send(Event::StepStarted { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone() });
     let ctx = StepCtx { env, index: index.clone(), cancel };
     let result = entry.kind.step().run(&ctx).await;
-    let (ok, summary, counters) = match &result {
-        Ok(s) => (true, s.text.clone(), s.counters.clone()),
-        Err(e) => (false, e.to_string(), Default::default()),
+    let (ok, summary, counters, output) = match &result {
+        Ok(s) => (true, s.text.clone(), s.counters.clone(), s.output.clone()),
+        Err(e) => (false, e.to_string(), Default::default(), None),
     };
-    env.events.send(Event::StepFinished { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone(), ok, summary, counters });
+    env.events.send(Event::StepFinished { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone(), ok, summary, counters, output });
     if ok {
         if let Some(id) = &entry.id {
             env.set_anchor(id);

@@ -1,10 +1,27 @@
 //! Kernel builds from Debian's `linux-source-<base>` with a variant's patches and config
 //! fragments, cached by content outside the clone.
 //!
-//! STUB: the interface the rest of `lab` calls; the implementation lands with the kernel
-//! build work.
+//! Layout of the cache (`$LAB_CACHE`, default `/var/cache/lab`):
+//! - `src/linux-source-<base>-<pkgversion>/`: the unpacked tree, patched in place;
+//! - `obj/<base>-<cfg>/`: one object tree per merged config, shared by every variant with
+//!   that config, so switching patches rebuilds only what they touch;
+//! - `kernels/<key>/`: finished builds — `bzImage`, `config`, `patches.txt`, `build.log` —
+//!   keyed by source version + patch contents + merged config.
 
+mod build;
+mod kconfig;
+mod patches;
+mod request;
+mod source;
+
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+
+pub use patches::Patch;
+pub use request::{missing_files, repo_root, request_for};
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -27,21 +44,38 @@ pub struct BuiltKernel {
     pub key: String,
     /// False when the cache already had it.
     pub built: bool,
+    /// The build log (from the build that made it).
+    pub log: PathBuf,
+    pub took_ms: u64,
 }
 
 /// Build progress for a progress bar.
 #[derive(Debug, Clone)]
 pub enum BuildProgress {
     Phase(String),
-    /// Objects compiled so far out of an estimate.
+    /// Kbuild steps done so far out of an estimate.
     Compiled { done: u64, estimate: u64 },
 }
 
 /// Why a kernel could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
-    #[error("{0}")]
-    Other(String),
+    #[error("kernel source {path} not found: install Debian's package with `apt-get install linux-source-{base}`")]
+    MissingSource { base: String, path: PathBuf },
+    #[error("patch {} does not apply: {detail}", patch.display())]
+    PatchFailed { patch: PathBuf, detail: String },
+    #[error("kernel config: requested options did not stick (missing dependencies?): {}", .0.join("; "))]
+    Config(Vec<String>),
+    #[error("{tool}: {detail}")]
+    Tool { tool: String, detail: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl KernelError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        KernelError::Io { path: path.to_path_buf(), source }
+    }
 }
 
 /// `$LAB_CACHE`, else `/var/cache/lab`: outside the clone so later runs and CI reuse builds.
@@ -49,7 +83,96 @@ pub fn cache_dir() -> PathBuf {
     std::env::var_os("LAB_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/lab"))
 }
 
-/// Builds the kernel for `req`, or returns the cached one. The full build log goes to `log`.
-pub async fn ensure_built(_req: &KernelRequest, _progress: &(dyn Fn(BuildProgress) + Sync), _log: &Path) -> Result<BuiltKernel, KernelError> {
-    Err(KernelError::Other("kernel builds are not implemented yet".into()))
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Tools a build needs, checked up front so a missing one is named plainly.
+const TOOLS: &[(&str, &str)] = &[("make", "build-essential"), ("gcc", "build-essential"), ("patch", "patch"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"), ("tar", "tar"), ("xz", "xz-utils")];
+
+fn check_tools() -> Result<(), KernelError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for (tool, package) in TOOLS {
+        if !std::env::split_paths(&path).any(|d| d.join(tool).is_file()) {
+            return Err(KernelError::Tool { tool: (*tool).into(), detail: format!("not installed: `apt-get install {package}`") });
+        }
+    }
+    Ok(())
+}
+
+/// Builds the kernel for `req`, or returns the cached one. Blocking: call it from
+/// `spawn_blocking`. Holds a lock on the source tree so two builds never mix patches.
+pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<BuiltKernel, KernelError> {
+    let started = Instant::now();
+    let cache = cache_dir();
+    let version = source::package_version(&req.base)?;
+    check_tools()?;
+    std::fs::create_dir_all(&cache).map_err(|e| KernelError::io(&cache, e))?;
+    let lock_path = cache.join(format!("build-{}.lock", req.base));
+    let lock = File::create(&lock_path).map_err(|e| KernelError::io(&lock_path, e))?;
+    progress(BuildProgress::Phase("waiting for the kernel build lock".into()));
+    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| KernelError::io(&lock_path, e.into()))?;
+
+    progress(BuildProgress::Phase(format!("unpacking linux-source-{} {version}", req.base)));
+    let src = source::unpacked(&cache, &req.base, &version)?;
+    let series: Vec<Patch> = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
+
+    progress(BuildProgress::Phase("applying patches".into()));
+    patches::apply_series(&src, &series)?;
+
+    progress(BuildProgress::Phase("merging kernel config".into()));
+    let scratch = tempfile::Builder::new().prefix(".kconfig-").tempdir_in(&cache).map_err(|e| KernelError::io(&cache, e))?;
+    let mut scratch_log = File::create(scratch.path().join("log")).map_err(|e| KernelError::io(scratch.path(), e))?;
+    let config = kconfig::merge(&src, &scratch.path().join("o"), &req.fragments, &mut scratch_log)?;
+    let cfg_hash = sha256_hex(config.as_bytes());
+
+    let mut keyed = format!("linux-source-{} {version}\n", req.base);
+    for p in &series {
+        keyed.push_str(&format!("patch {}\n", p.sha256));
+    }
+    keyed.push_str(&format!("config {cfg_hash}\n"));
+    let key = sha256_hex(keyed.as_bytes());
+    let out = cache.join("kernels").join(&key);
+    let bzimage = out.join("bzImage");
+    if bzimage.is_file() {
+        return Ok(BuiltKernel { bzimage, config: out.join("config"), key, built: false, log: out.join("build.log"), took_ms: started.elapsed().as_millis() as u64 });
+    }
+
+    let obj = cache.join("obj").join(format!("{}-{version}-{}", req.base, &cfg_hash[..12]));
+    std::fs::create_dir_all(&obj).map_err(|e| KernelError::io(&obj, e))?;
+    // Rewrite .config only when it differs: an unchanged file keeps the tree incremental.
+    let obj_config = obj.join(".config");
+    if std::fs::read_to_string(&obj_config).ok().as_deref() != Some(config.as_str()) {
+        std::fs::write(&obj_config, &config).map_err(|e| KernelError::io(&obj_config, e))?;
+    }
+    let staging = cache.join("kernels").join(format!(".{key}.partial"));
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| KernelError::io(&staging, e))?;
+    let log_path = staging.join("build.log");
+    let mut log = File::create(&log_path).map_err(|e| KernelError::io(&log_path, e))?;
+    progress(BuildProgress::Phase(format!("building bzImage in {}", obj.display())));
+    let estimate_file = obj.join(".lab-steps");
+    let estimate = std::fs::read_to_string(&estimate_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1500);
+    let steps = build::make_bzimage(&src, &obj, estimate, progress, &mut log).map_err(|e| match e {
+        KernelError::Tool { tool, detail } => KernelError::Tool { tool, detail: format!("{detail} (full log: {})", cache.join("kernels").join(&key).join("build.log").display()) },
+        e => e,
+    });
+    // Keep the log where the error message says it is, even on failure.
+    if steps.is_err() {
+        let failed = cache.join("kernels").join(&key);
+        let _ = std::fs::create_dir_all(&failed);
+        let _ = std::fs::copy(&log_path, failed.join("build.log"));
+    }
+    let steps = steps?;
+    if steps > 100 {
+        let _ = std::fs::write(&estimate_file, steps.to_string());
+    }
+    let copy = |from: &Path, to: &str| std::fs::copy(from, staging.join(to)).map_err(|e| KernelError::io(from, e));
+    copy(&obj.join("arch/x86/boot/bzImage"), "bzImage")?;
+    copy(&obj_config, "config")?;
+    let listing: String = series.iter().map(|p| format!("{}  {}\n", p.sha256, p.path.display())).collect();
+    std::fs::write(staging.join("patches.txt"), listing).map_err(|e| KernelError::io(&staging, e))?;
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::rename(&staging, &out).map_err(|e| KernelError::io(&out, e))?;
+    Ok(BuiltKernel { bzimage, config: out.join("config"), key, built: true, log: out.join("build.log"), took_ms: started.elapsed().as_millis() as u64 })
 }

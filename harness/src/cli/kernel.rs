@@ -1,0 +1,73 @@
+//! `lab kernel build`: build (or find cached) the kernel of a scenario's variant.
+
+use anyhow::anyhow;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{scenario_arg, Failure};
+use lab::scenario::{load, resolve_variant};
+use lab::vm::kernel::{ensure_built, missing_files, request_for, BuildProgress, KernelError};
+
+/// Kernel builds for the VM backend.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Action {
+    /// Apply the variant's patches to Debian's kernel source, merge the config fragments and
+    /// build bzImage; a build with the same source, patches and config is reused.
+    Build {
+        /// Scenario name (in scenarios/) or path to a YAML file.
+        scenario: String,
+        /// Variant whose patches to apply; default: the scenario's default.
+        #[arg(long)]
+        variant: Option<String>,
+    },
+}
+
+pub fn main(args: Args) -> Result<u8, Failure> {
+    let Action::Build { scenario, variant } = args.action;
+    let path = scenario_arg::resolve(&scenario).map_err(Failure::usage)?;
+    let loaded = load(&path).map_err(Failure::usage)?;
+    let variant = resolve_variant(&loaded.scenario, variant.as_deref()).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let req = request_for(&loaded, &variant);
+    let missing = missing_files(&req);
+    if !missing.is_empty() {
+        return Err(Failure::usage(anyhow!("variant `{}` names files that do not exist: {}", variant.name, missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))));
+    }
+    let built = build_with_progress(&req).map_err(kernel_failure)?;
+    println!(
+        "kernel {} ({}, {:.0} s): {}\n  config: {}\n  log:    {}",
+        &built.key[..16],
+        if built.built { "built" } else { "cached" },
+        built.took_ms as f64 / 1000.0,
+        built.bzimage.display(),
+        built.config.display(),
+        built.log.display()
+    );
+    Ok(super::exit::MET)
+}
+
+/// A patch that does not apply or a bad config is the user's to fix (2); the rest is the
+/// machine's (3).
+pub fn kernel_failure(e: KernelError) -> Failure {
+    match e {
+        KernelError::PatchFailed { .. } | KernelError::Config(_) => Failure::usage(e),
+        _ => Failure::infra(e),
+    }
+}
+
+/// Builds with a progress bar on stderr.
+pub fn build_with_progress(req: &lab::vm::kernel::KernelRequest) -> Result<lab::vm::kernel::BuiltKernel, KernelError> {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_msg}").unwrap());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let result = ensure_built(req, &|p| match p {
+        BuildProgress::Phase(msg) => bar.set_message(msg),
+        BuildProgress::Compiled { done, estimate } => bar.set_message(format!("compiling: {done}/{estimate} steps ({}%)", (done * 100 / estimate.max(1)).min(99))),
+    });
+    bar.finish_and_clear();
+    result
+}

@@ -1,0 +1,16 @@
+//! The regression suite: real kernels, real netlink, real /dev/kmsg — nothing faked.
+//!
+//! One module per area, each returning its trials; tests that need root or a built kernel
+//! say so and are ignored where those are missing, never passed.
+
+use libtest_mimic::{Arguments, Trial};
+
+mod host_run;
+mod support;
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(host_run::tests());
+    libtest_mimic::run(&args, trials).exit();
+}
