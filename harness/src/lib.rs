@@ -5,7 +5,6 @@
 //! The flow of a run: [`scenario`] (parse + validate) → a backend (host: [`engine`] here;
 //! VM: [`vm`], the same engine in the guest) → [`event`]s → [`render`]ers.
 
-#[path = "/tmp/cleanup_stub.rs"]
 pub mod cleanup;
 pub mod engine;
 pub mod event;
@@ -14,6 +13,5 @@ pub mod kmsg;
 pub mod render;
 pub mod scenario;
 pub mod steps;
-#[path = "/tmp/topology_stub.rs"]
 pub mod topology;
 pub mod vm;

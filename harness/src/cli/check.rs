@@ -13,6 +13,10 @@ pub struct Args {
 pub fn main(args: Args) -> Result<u8, Failure> {
     let path = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
     let loaded = load(&path).map_err(Failure::usage)?;
+    let missing = lab::vm::kernel::file_diagnostics(&loaded);
+    if !missing.is_empty() {
+        return Err(Failure::usage(lab::scenario::LoadError::Invalid(missing)));
+    }
     let s = &loaded.scenario;
     let variants: Vec<String> = if s.variants.is_empty() { vec!["default".into()] } else { s.variants.keys().cloned().collect() };
     for v in &variants {

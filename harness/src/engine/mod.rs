@@ -72,6 +72,7 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         Err(e) => return RunReport::error(format!("cannot record the run under /run/lab: {e}")),
     };
     let plan = topology::plan(&scenario.topology, &run_id);
+    let apply_started = Instant::now();
     let topology = match Topology::apply(&plan, &ledger).await {
         Ok(t) => t,
         Err(e) => {
@@ -84,7 +85,7 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         at_ms: clock.now_ms(),
         namespaces: topology.netns_names().iter().map(|n| format!("{n} ({})", topology.netns_path(n).map(|p| p.display().to_string()).unwrap_or_default())).collect(),
         links: scenario.topology.links.len(),
-        took_ms: clock.now_ms(),
+        took_ms: apply_started.elapsed().as_millis() as u64,
     });
     let env = Arc::new(RunEnv {
         scenario: scenario.clone(),

@@ -2,3 +2,10 @@
 //! engine inside as the guest agent, and stream its events back.
 
 pub mod kernel;
+pub mod artifacts;
+pub mod backend;
+pub mod channel;
+pub mod console;
+pub mod guest;
+pub mod kvm;
+pub mod qemu;

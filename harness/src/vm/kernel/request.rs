@@ -34,3 +34,37 @@ pub fn request_for(loaded: &Loaded, variant: &Variant) -> KernelRequest {
 pub fn missing_files(req: &KernelRequest) -> Vec<PathBuf> {
     req.patches.iter().chain(req.fragments.iter()).filter(|p| !p.is_file()).cloned().collect()
 }
+
+/// Every patch or config fragment a scenario names that is not there, as diagnostics
+/// pointing at the entry that names it.
+pub fn file_diagnostics(loaded: &Loaded) -> Vec<crate::scenario::Diagnostic> {
+    let root = repo_root(&loaded.path);
+    let locator = crate::scenario::locate::Locator::new(&loaded.text);
+    let s = &loaded.scenario;
+    let mut named: Vec<(String, PathBuf)> = vec![("kernel".into(), root.join("vm/config/base.config"))];
+    for (i, c) in s.kernel.config.iter().enumerate() {
+        named.push((format!("kernel.config[{i}]"), root.join("vm/config").join(c)));
+    }
+    for (name, v) in &s.variants {
+        for (i, p) in v.patches.iter().enumerate() {
+            named.push((format!("variants.{name}.patches[{i}]"), root.join("kernel-patches").join(&s.name).join(p)));
+        }
+        for (i, c) in v.config.iter().enumerate() {
+            named.push((format!("variants.{name}.config[{i}]"), root.join("vm/config").join(c)));
+        }
+    }
+    named
+        .into_iter()
+        .filter(|(_, p)| !p.is_file())
+        .map(|(field, p)| {
+            let pos = locator.find(&field);
+            crate::scenario::Diagnostic {
+                file: loaded.path.clone(),
+                line: pos.map_or(1, |p| p.line),
+                column: pos.map_or(1, |p| p.column),
+                message: format!("{} does not exist", p.display()),
+                field,
+            }
+        })
+        .collect()
+}
