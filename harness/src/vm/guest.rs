@@ -90,9 +90,7 @@ pub fn guest_main() -> ! {
     power_off()
 }
 
-fn mark(m: &str) { let _ = std::fs::OpenOptions::new().write(true).open("/dev/kmsg").and_then(|mut f| f.write_all(format!("lab-mark: {m}\n").as_bytes())); }
 fn agent() {
-    mark("start");
     if let Err(e) = mount_fs("proc", "/proc", "proc", MsFlags::empty(), None) {
         say(&format!("cannot mount /proc: {e}"));
     }
@@ -107,9 +105,7 @@ fn agent() {
     };
     // Read the scenario before tmpfs covers /tmp, /run, /root: the file may live there.
     let text = std::fs::read_to_string(&args.scenario).map_err(|e| format!("cannot read scenario {} in the guest: {e}", args.scenario.display()));
-    mark("read scenario");
     let problems = setup_filesystems();
-    mark("mounted");
     let _ = nix::unistd::sethostname("lab-guest");
     match args.mode {
         GuestMode::Run => run_mode(&args, text, &problems),
@@ -179,13 +175,11 @@ fn run_mode(args: &GuestArgs, text: Result<String, String>, problems: &[String])
     let writer = std::thread::Builder::new().name("agent-channel".into()).spawn(move || {
         let mut broken = false;
         while let Some(ev) = rx.blocking_recv() {
-            mark("recv");
             if !broken {
                 if let Err(e) = channel.send(&ev) {
                     say(&format!("writing to the agent channel failed: {e}"));
                     broken = true;
                 }
-                mark("sent");
             }
         }
         channel
@@ -229,12 +223,10 @@ fn run_scenario(args: &GuestArgs, text: Result<String, String>, sink: EventSink)
         Ok(v) => v,
         Err(e) => return fail(e),
     };
-    mark("loaded");
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the async runtime in the guest: {e}")),
     };
-    mark("runtime");
     let opts = RunOptions { backend: "vm".into() };
     // The host owns the deadline: it stops the whole VM, so the guest never cancels itself.
     runtime.block_on(engine::run(&scenario, &variant, &opts, sink, CancellationToken::new()));

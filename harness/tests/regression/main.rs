@@ -7,10 +7,12 @@ use libtest_mimic::{Arguments, Trial};
 
 mod host_run;
 mod support;
+mod topology;
 
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
+    trials.extend(topology::tests());
     trials.extend(host_run::tests());
     libtest_mimic::run(&args, trials).exit();
 }

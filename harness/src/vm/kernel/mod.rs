@@ -108,6 +108,14 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     let version = source::package_version(&req.base)?;
     check_tools()?;
     std::fs::create_dir_all(&cache).map_err(|e| KernelError::io(&cache, e))?;
+    let series: Vec<Patch> = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
+    // The merged config is a function of source, patches and fragments: a request seen
+    // before maps straight to its kernel, without touching the tree or running kconfig.
+    let request_key = request_key(&req.base, &version, &series, &req.fragments)?;
+    let remembered = cache.join("requests").join(&request_key);
+    if let Some(found) = std::fs::read_to_string(&remembered).ok().and_then(|key| cached(&cache, key.trim(), started)) {
+        return Ok(found);
+    }
     let lock_path = cache.join(format!("build-{}.lock", req.base));
     let lock = File::create(&lock_path).map_err(|e| KernelError::io(&lock_path, e))?;
     progress(BuildProgress::Phase("waiting for the kernel build lock".into()));
@@ -115,8 +123,6 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
 
     progress(BuildProgress::Phase(format!("unpacking linux-source-{} {version}", req.base)));
     let src = source::unpacked(&cache, &req.base, &version)?;
-    let series: Vec<Patch> = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
-
     progress(BuildProgress::Phase("applying patches".into()));
     patches::apply_series(&src, &series)?;
 
@@ -134,8 +140,9 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     let key = sha256_hex(keyed.as_bytes());
     let out = cache.join("kernels").join(&key);
     let bzimage = out.join("bzImage");
-    if bzimage.is_file() {
-        return Ok(BuiltKernel { bzimage, config: out.join("config"), key, built: false, log: out.join("build.log"), took_ms: started.elapsed().as_millis() as u64 });
+    if let Some(found) = cached(&cache, &key, started) {
+        remember(&remembered, &key)?;
+        return Ok(found);
     }
 
     let obj = cache.join("obj").join(format!("{}-{version}-{}", req.base, &cfg_hash[..12]));
@@ -174,5 +181,32 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     std::fs::write(staging.join("patches.txt"), listing).map_err(|e| KernelError::io(&staging, e))?;
     let _ = std::fs::remove_dir_all(&out);
     std::fs::rename(&staging, &out).map_err(|e| KernelError::io(&out, e))?;
+    remember(&remembered, &key)?;
     Ok(BuiltKernel { bzimage, config: out.join("config"), key, built: true, log: out.join("build.log"), took_ms: started.elapsed().as_millis() as u64 })
+}
+
+/// Hash of everything a build depends on as given: source, patch contents, fragment contents.
+fn request_key(base: &str, version: &str, series: &[Patch], fragments: &[PathBuf]) -> Result<String, KernelError> {
+    let mut text = format!("linux-source-{base} {version}\n");
+    for p in series {
+        text.push_str(&format!("patch {}\n", p.sha256));
+    }
+    for f in fragments {
+        let bytes = std::fs::read(f).map_err(|e| KernelError::io(f, e))?;
+        text.push_str(&format!("fragment {}\n", sha256_hex(&bytes)));
+    }
+    Ok(sha256_hex(text.as_bytes()))
+}
+
+/// The finished build with `key`, if the cache has it.
+fn cached(cache: &Path, key: &str, started: Instant) -> Option<BuiltKernel> {
+    let out = cache.join("kernels").join(key);
+    let bzimage = out.join("bzImage");
+    bzimage.is_file().then(|| BuiltKernel { bzimage, config: out.join("config"), key: key.to_string(), built: false, log: out.join("build.log"), took_ms: started.elapsed().as_millis() as u64 })
+}
+
+fn remember(path: &Path, key: &str) -> Result<(), KernelError> {
+    let dir = path.parent().expect("requests dir");
+    std::fs::create_dir_all(dir).map_err(|e| KernelError::io(dir, e))?;
+    std::fs::write(path, key).map_err(|e| KernelError::io(path, e))
 }
