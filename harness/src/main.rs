@@ -7,6 +7,10 @@ use clap::Parser;
 mod cli;
 
 fn main() -> ExitCode {
+    // Inside a VM, `lab` is PID 1: the guest agent, not the CLI.
+    if lab::vm::guest::is_guest_invocation() {
+        lab::vm::guest::guest_main();
+    }
     let args = cli::Cli::parse();
     match cli::dispatch(args) {
         Ok(code) => ExitCode::from(code),

@@ -6,6 +6,7 @@ mod kernel;
 mod list;
 mod run;
 mod scenario_arg;
+mod shell;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,7 @@ pub enum Verb {
     Check(check::Args),
     Clean(clean::Args),
     Kernel(kernel::Args),
+    Shell(shell::Args),
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -62,5 +64,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Verb::Check(a) => check::main(a),
         Verb::Clean(a) => clean::main(a),
         Verb::Kernel(a) => kernel::main(a),
+        Verb::Shell(a) => shell::main(a),
     }
 }

@@ -68,6 +68,10 @@ pub struct KernelSpec {
     /// Guest vCPUs.
     #[serde(default = "default_cpus")]
     pub cpus: u32,
+    /// Kernel reports that are expected side effects of the scenario's debug patches
+    /// (`soft_lockup` from a deliberate busy-wait): reported and noted, but the run goes on.
+    #[serde(default)]
+    pub tolerate: Vec<crate::event::GuestFault>,
 }
 
 fn default_kernel_base() -> String {
@@ -88,6 +92,7 @@ impl Default for KernelSpec {
             cmdline: Vec::new(),
             memory_mib: default_memory_mib(),
             cpus: default_cpus(),
+            tolerate: Vec::new(),
         }
     }
 }

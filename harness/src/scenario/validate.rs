@@ -22,12 +22,28 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
     if scenario.name.trim().is_empty() {
         problems.push(Problem::new("name", "must not be empty"));
     }
+    check_kernel(scenario, &mut problems);
     check_topology(scenario, &scope, &mut problems);
     let mut ids = BTreeSet::new();
     check_steps(&scenario.steps, "steps", &scope, &mut ids, &mut problems);
     check_expectations(scenario, &scope, &mut problems);
     check_variants(scenario, &scope, &mut problems);
     problems
+}
+
+fn check_kernel(s: &Scenario, out: &mut Vec<Problem>) {
+    use crate::event::GuestFault::{HungTask, SoftLockup, Warning};
+    for (i, fault) in s.kernel.tolerate.iter().enumerate() {
+        if !matches!(fault, Warning | SoftLockup | HungTask) {
+            out.push(Problem::new(format!("kernel.tolerate[{i}]"), "only reports that leave the kernel running can be tolerated: warning, soft_lockup, hung_task"));
+        }
+    }
+    if !(64..=16384).contains(&s.kernel.memory_mib) {
+        out.push(Problem::new("kernel.memory_mib", format!("{} MiB: give 64 to 16384", s.kernel.memory_mib)));
+    }
+    if !(1..=16).contains(&s.kernel.cpus) {
+        out.push(Problem::new("kernel.cpus", format!("{} vCPUs: give 1 to 16", s.kernel.cpus)));
+    }
 }
 
 fn check_topology(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {

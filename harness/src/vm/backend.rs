@@ -122,16 +122,22 @@ async fn get_kernel(loaded: &Loaded, variant: &Variant, opts: &VmOptions, dir: &
     }
     let progress_events = events.clone();
     let blocking_req = req.clone();
-    let build = tokio::task::spawn_blocking(move || {
-        let progress = move |p: BuildProgress| {
-            if let BuildProgress::Phase(phase) = p {
-                progress_events.note(Level::Info, format!("kernel: {phase}"));
-            }
-        };
-        kernel::ensure_built(&blocking_req, &progress)
-    });
+    // A plain thread, not spawn_blocking: on Ctrl-C the run returns at once, and the
+    // runtime's shutdown does not wait for a build nobody wants any more.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("kernel-build".into())
+        .spawn(move || {
+            let progress = move |p: BuildProgress| {
+                if let BuildProgress::Phase(phase) = p {
+                    progress_events.note(Level::Info, format!("kernel: {phase}"));
+                }
+            };
+            let _ = tx.send(kernel::ensure_built(&blocking_req, &progress));
+        })
+        .map_err(|e| format!("cannot start the kernel build thread: {e}"))?;
     let built = tokio::select! {
-        b = build => b.map_err(|e| format!("the kernel build task failed: {e}"))?.map_err(|e| format!("kernel build failed: {e}"))?,
+        b = rx => b.map_err(|_| "the kernel build thread died".to_string())?.map_err(|e| format!("kernel build failed: {e}"))?,
         _ = stop.cancelled() => return Err("interrupted during the kernel build".into()),
     };
     let _ = std::os::unix::fs::symlink(&built.log, dir.file("kernel-build.log"));
@@ -293,6 +299,9 @@ async fn boot_and_watch(loaded: &Loaded, variant: &Variant, opts: &VmOptions, ev
         }
     });
 
+    // A scenario may declare reports its own debug patches cause (a busy-wait's soft lockup).
+    let tolerated = &loaded.scenario.kernel.tolerate;
+    let fatal = |f: &console::FaultReport| f.fatal && !tolerated.contains(&f.fault);
     let boot_timeout = opts.boot_timeout(choice.accel);
     let deadline = opts.deadline.unwrap_or(loaded.scenario.deadline);
     let mut timer = tokio::time::Instant::from_std(spawned + boot_timeout);
@@ -308,7 +317,7 @@ async fn boot_and_watch(loaded: &Loaded, variant: &Variant, opts: &VmOptions, ev
                 None => faults_open = false,
                 Some(f) => {
                     events.send(Event::GuestFault { fault: f.fault, message: f.message.clone(), lines: f.lines.clone() });
-                    if f.fatal {
+                    if fatal(&f) {
                         break End::Fault(f);
                     }
                     host_notes.push(format!("{}: {} (see console.log)", console::describe(f.fault), f.message));
@@ -358,6 +367,7 @@ async fn boot_and_watch(loaded: &Loaded, variant: &Variant, opts: &VmOptions, ev
     let _ = tokio::time::timeout(DRAIN, console_task).await;
     let _ = tokio::time::timeout(DRAIN, stderr_task).await;
     let _ = tokio::time::timeout(DRAIN, channel_task).await;
+    let _ = std::fs::remove_file(&sock);
     // A verdict may have arrived together with QEMU's exit.
     while let Ok(item) = guest_rx.try_recv() {
         match item {
@@ -370,9 +380,9 @@ async fn boot_and_watch(loaded: &Loaded, variant: &Variant, opts: &VmOptions, ev
     let mut late_fatal = None;
     while let Ok(f) = faults.try_recv() {
         events.send(Event::GuestFault { fault: f.fault, message: f.message.clone(), lines: f.lines.clone() });
-        if f.fatal && late_fatal.is_none() {
+        if fatal(&f) && late_fatal.is_none() {
             late_fatal = Some(f);
-        } else if !f.fatal {
+        } else if !fatal(&f) {
             host_notes.push(format!("{}: {} (see console.log)", console::describe(f.fault), f.message));
         }
     }

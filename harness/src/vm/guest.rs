@@ -117,24 +117,25 @@ fn agent() {
 pub fn setup_filesystems() -> Vec<String> {
     let mut problems = Vec::new();
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    // (source, target, type, flags, data, required)
-    let table: [(&str, &str, &str, MsFlags, Option<&str>, bool); 13] = [
-        ("sysfs", "/sys", "sysfs", nosuid, None, true),
+    let m = |src, target, fstype, flags, data, required| Mount { src, target, fstype, flags, data, required };
+    let nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let table = [
+        m("sysfs", "/sys", "sysfs", nosuid, None, true),
         // Usually mounted already by CONFIG_DEVTMPFS_MOUNT.
-        ("devtmpfs", "/dev", "devtmpfs", MsFlags::MS_NOSUID, Some("mode=0755"), true),
-        ("devpts", "/dev/pts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("gid=5,mode=620,ptmxmode=666"), false),
-        ("tmpfs", "/dev/shm", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, None, false),
-        ("tmpfs", "/run", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"), true),
-        ("tmpfs", "/tmp", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777"), true),
-        ("tmpfs", "/var/tmp", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777"), false),
-        ("tmpfs", "/root", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0700"), false),
-        ("tmpfs", "/var/log", "tmpfs", MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"), false),
-        ("tracefs", "/sys/kernel/tracing", "tracefs", nosuid, None, false),
-        ("debugfs", "/sys/kernel/debug", "debugfs", nosuid, None, false),
-        ("cgroup2", "/sys/fs/cgroup", "cgroup2", nosuid, None, false),
-        ("bpf", "/sys/fs/bpf", "bpf", nosuid, None, false),
+        m("devtmpfs", "/dev", "devtmpfs", MsFlags::MS_NOSUID, Some("mode=0755"), true),
+        m("devpts", "/dev/pts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("gid=5,mode=620,ptmxmode=666"), false),
+        m("tmpfs", "/dev/shm", "tmpfs", nodev, None, false),
+        m("tmpfs", "/run", "tmpfs", nodev, Some("mode=0755"), true),
+        m("tmpfs", "/tmp", "tmpfs", nodev, Some("mode=1777"), true),
+        m("tmpfs", "/var/tmp", "tmpfs", nodev, Some("mode=1777"), false),
+        m("tmpfs", "/root", "tmpfs", nodev, Some("mode=0700"), false),
+        m("tmpfs", "/var/log", "tmpfs", nodev, Some("mode=0755"), false),
+        m("tracefs", "/sys/kernel/tracing", "tracefs", nosuid, None, false),
+        m("debugfs", "/sys/kernel/debug", "debugfs", nosuid, None, false),
+        m("cgroup2", "/sys/fs/cgroup", "cgroup2", nosuid, None, false),
+        m("bpf", "/sys/fs/bpf", "bpf", nosuid, None, false),
     ];
-    for (src, target, fstype, flags, data, required) in table {
+    for Mount { src, target, fstype, flags, data, required } in table {
         if !Path::new(target).is_dir() {
             if required {
                 problems.push(format!("cannot mount {fstype} on {target}: no such directory in the root filesystem"));
@@ -155,6 +156,17 @@ pub fn setup_filesystems() -> Vec<String> {
         }
     }
     problems
+}
+
+/// One entry of the guest's mount table.
+struct Mount {
+    src: &'static str,
+    target: &'static str,
+    fstype: &'static str,
+    flags: MsFlags,
+    data: Option<&'static str>,
+    /// Whether the run cannot work without it (reported when it fails).
+    required: bool,
 }
 
 fn mount_fs(src: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<&str>) -> nix::Result<()> {
@@ -264,8 +276,9 @@ fn shell_mode(args: &GuestArgs, text: Result<String, String>, problems: &[String
     if let Some((_, topology)) = &built {
         say("topology up; network namespaces:");
         for n in topology.netns_names() {
-            let path = topology.netns_path(&n).map(|p| p.display().to_string()).unwrap_or_default();
-            say(&format!("  {n}  {path}    (ip netns exec {n} bash)"));
+            // The real name carries the run id: `<run id>-<name>` under /run/netns.
+            let real = topology.netns_path(&n).and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())).unwrap_or_else(|| n.clone());
+            say(&format!("  {n}: ip netns exec {real} bash"));
         }
     }
     say("exit the shell to power the VM off");

@@ -5,14 +5,18 @@
 
 use libtest_mimic::{Arguments, Trial};
 
+mod fnhe;
 mod host_run;
 mod support;
 mod topology;
+mod vm;
 
 fn main() {
     let args = Arguments::from_args();
     let mut trials: Vec<Trial> = Vec::new();
     trials.extend(topology::tests());
     trials.extend(host_run::tests());
+    trials.extend(vm::tests());
+    trials.extend(fnhe::tests());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -12,11 +12,26 @@ fn is_step(line: &str) -> bool {
     matches!(word, "CC" | "AS" | "LD" | "AR" | "OBJCOPY" | "HOSTCC" | "HOSTLD" | "GEN" | "UPD" | "CALL" | "SYSTBL" | "WRAP" | "MKELF" | "VDSO" | "RELOCS" | "ZOFFSET" | "VOFFSET" | "CPUSTR")
 }
 
+/// make dies with lab (and with this thread, which waits for it): a Ctrl-C'd or killed
+/// run leaves no build behind.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| match nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL) {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        });
+    }
+}
+
 /// Builds bzImage in `obj` from `src`; returns the number of Kbuild steps (for next time's
 /// progress estimate). Output is appended to `log`.
 pub fn make_bzimage(src: &Path, obj: &Path, estimate: u64, progress: &(dyn Fn(BuildProgress) + Sync), log: &mut std::fs::File) -> Result<u64, KernelError> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut child = Command::new("make")
+    let mut make = Command::new("make");
+    die_with_parent(&mut make);
+    let mut child = make
         .current_dir(src)
         .arg(format!("O={}", obj.display()))
         .args(["ARCH=x86_64", &format!("-j{jobs}"), "bzImage"])

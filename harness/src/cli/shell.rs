@@ -1,0 +1,41 @@
+//! `lab shell`: a shell inside the scenario's kernel with its topology built, for the
+//! person debugging.
+
+use anyhow::anyhow;
+
+use super::{scenario_arg, Failure};
+use lab::event::EventSink;
+use lab::render::{self, Format};
+use lab::scenario::{load, resolve_variant};
+use lab::vm::backend::VmOptions;
+
+/// Boot the scenario's kernel (as `lab run` would), build its topology and open an
+/// interactive shell on the guest console. `exit` powers the guest off; Ctrl-A X quits QEMU.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario name (in scenarios/) or path to a YAML file.
+    pub scenario: String,
+    /// Variant whose kernel to boot; default: the scenario's default.
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Boot this bzImage instead of building the variant's kernel.
+    #[arg(long, value_name = "BZIMAGE")]
+    pub kernel: Option<std::path::PathBuf>,
+}
+
+pub fn main(args: Args) -> Result<u8, Failure> {
+    let path = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
+    let loaded = load(&path).map_err(Failure::usage)?;
+    let variant = resolve_variant(&loaded.scenario, args.variant.as_deref()).map_err(|e| Failure::usage(anyhow!(e)))?;
+    super::run::need_root("shell")?;
+    let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
+    runtime.block_on(async {
+        let (events, rx) = EventSink::channel();
+        let renderer = tokio::spawn(render::render(Format::Timeline, rx, |_| {}));
+        let vm = VmOptions { kernel: args.kernel.clone(), ..VmOptions::default() };
+        let result = lab::vm::backend::shell(&loaded, &variant, &vm, events, tokio_util::sync::CancellationToken::new()).await;
+        let _ = renderer.await;
+        result.map_err(|e| Failure::infra(anyhow!(e)))
+    })?;
+    Ok(super::exit::MET)
+}

@@ -1,0 +1,87 @@
+//! Incident 1 in real kernels: the buggy kernel shows the signature, the fixed one does
+//! not; and a kernel patch that does not apply is a clear error.
+
+use std::process::Output;
+
+use libtest_mimic::{Failed, Trial};
+use serde_json::Value;
+
+use crate::support::{ensure, lab, repo};
+
+pub fn tests() -> Vec<Trial> {
+    let vm = |name: &str, f: fn() -> Result<(), Failed>| {
+        let t = Trial::test(name, f);
+        match crate::vm::unavailable() {
+            Some(why) => t.with_ignored_flag(true).with_kind(why),
+            None => t,
+        }
+    };
+    vec![
+        vm("fnhe::buggy_kernel_shows_the_signature_after_teardown", buggy_shows_signature),
+        vm("fnhe::fixed_kernel_shows_no_signature", fixed_shows_none),
+        vm("kernel::patch_that_does_not_apply_names_patch_file_and_hunk", bad_patch),
+    ]
+}
+
+/// The kernel `lab run fnhe-leak --variant <variant>` boots.
+pub fn kernel_request(variant: &str) -> Result<lab::vm::kernel::KernelRequest, String> {
+    let loaded = lab::scenario::load(&repo().join("scenarios/fnhe-leak.yaml")).map_err(|e| e.to_string())?;
+    let v = lab::scenario::resolve_variant(&loaded.scenario, Some(variant))?;
+    Ok(lab::vm::kernel::request_for(&loaded, &v))
+}
+
+/// `lab run fnhe-leak --json [args]`: exit code, events, output.
+fn run(args: &[&str]) -> Result<(Option<i32>, Vec<Value>, Output), Failed> {
+    let _vm = crate::vm::vm_lock();
+    let out = lab().args(["run", "fnhe-leak", "--json"]).args(args).output()?;
+    let events = String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    Ok((out.status.code(), events, out))
+}
+
+fn decided(events: &[Value]) -> Option<&Value> {
+    events.iter().find(|e| e["event"] == "expectation_decided" && e["id"] == "leak-reported")
+}
+
+fn buggy_shows_signature() -> Result<(), Failed> {
+    let (code, events, out) = run(&[])?;
+    let d = decided(&events);
+    let line = d.and_then(|d| d["observation"]["detail"].as_str()).unwrap_or_default();
+    ensure(code == Some(0), "the buggy kernel must show the signature (exit 0)", &out)?;
+    ensure(line.contains("waiting for cli-veth to become free. Usage count ="), "the matched line is the signature", &out)?;
+    ensure(d.and_then(|d| d["since_anchor_ms"].as_u64()).is_some(), "the time after teardown is reported", &out)?;
+    let on_vm = events.iter().any(|e| e["event"] == "run_started" && e["backend"] == "vm" && e["kernel"].as_str().is_some_and(|k| k.starts_with("6.1")));
+    ensure(on_vm, "the run happened in the 6.1 guest", &out)
+}
+
+fn fixed_shows_none() -> Result<(), Failed> {
+    let (code, events, out) = run(&["--variant", "fixed"])?;
+    let d = decided(&events);
+    ensure(code == Some(0), "the fixed kernel must not show the signature (exit 0)", &out)?;
+    ensure(d.is_some_and(|d| d["must"] == "not_appear" && d["met"] == true && d["observation"].is_null()), "leak-reported decided absent", &out)?;
+    // The debug patch is in the fixed kernel too: the sysctl was set, not skipped.
+    let set = events.iter().any(|e| e["event"] == "step_finished" && e["summary"].as_str().is_some_and(|s| s.starts_with("net.ipv4.route.ref_leak_test = 3000")));
+    ensure(set, "the debug sysctl exists in the fixed kernel and was set", &out)
+}
+
+fn bad_patch() -> Result<(), Failed> {
+    // A scenario of its own in a repository layout of its own, with a patch whose context
+    // does not match route.c.
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("scenarios"))?;
+    std::fs::create_dir_all(root.join("kernel-patches/bad-patch"))?;
+    std::fs::create_dir_all(root.join("vm/config"))?;
+    std::fs::copy(repo().join("vm/config/base.config"), root.join("vm/config/base.config"))?;
+    std::fs::write(
+        root.join("kernel-patches/bad-patch/0001-wrong-context.patch"),
+        "--- a/net/ipv4/route.c\n+++ b/net/ipv4/route.c\n@@ -1,3 +1,3 @@\n-this line is not in route.c\n+neither is this one\n context that does not exist\n",
+    )?;
+    std::fs::write(
+        root.join("scenarios/bad-patch.yaml"),
+        "name: bad-patch\ndescription: a patch that does not apply\nsteps: [{ sleep: 1s }]\nvariants:\n  only:\n    patches: [0001-wrong-context.patch]\n",
+    )?;
+    let out = lab().args(["kernel", "build"]).arg(root.join("scenarios/bad-patch.yaml")).output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure(out.status.code() == Some(2), "a patch that does not apply is the user's to fix: exit 2", &out)?;
+    ensure(err.contains("0001-wrong-context.patch") && err.contains("does not apply") && err.contains("net/ipv4/route.c: Hunk #1 FAILED"), "the error names the patch, the file and the hunk", &out)
+}
