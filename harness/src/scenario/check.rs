@@ -94,6 +94,16 @@ impl<'a> CheckScope<'a> {
     }
 }
 
+impl CheckScope<'_> {
+    /// Problems with a list of link names: empty, or naming links that do not exist.
+    pub fn need_links(&self, field: &str, links: &[String]) -> Vec<Problem> {
+        if links.is_empty() {
+            return vec![Problem::new(field, "name at least one link")];
+        }
+        links.iter().enumerate().filter_map(|(i, l)| self.need_link(&format!("{field}[{i}]"), l)).collect()
+    }
+}
+
 /// `a, b, c` or `(none)`.
 pub fn list<'b>(names: impl IntoIterator<Item = &'b &'b str>) -> String {
     let v: Vec<&str> = names.into_iter().copied().collect();

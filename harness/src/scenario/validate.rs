@@ -223,7 +223,8 @@ fn bad_name(field: &str, name: &str, max: usize) -> Option<Problem> {
     }
 }
 
-fn check_mtu(field: &str, mtu: u32, out: &mut Vec<Problem>) {
+/// An MTU a veth accepts and IPv4 can use.
+pub fn check_mtu(field: &str, mtu: u32, out: &mut Vec<Problem>) {
     if !MTU_RANGE.contains(&mtu) {
         out.push(Problem::new(field, format!("MTU {mtu} is out of range {}..={}", MTU_RANGE.start(), MTU_RANGE.end())));
     }

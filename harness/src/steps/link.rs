@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::scenario::check::{CheckScope, Problem};
+use crate::scenario::validate::check_mtu;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -26,17 +27,12 @@ pub struct Spec {
 
 impl Step for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
-        let mut out: Vec<Problem> = self.links.iter().enumerate().filter_map(|(i, l)| scope.need_link(&format!("links[{i}]"), l)).collect();
-        if self.links.is_empty() {
-            out.push(Problem::new("links", "name at least one link"));
-        }
+        let mut out = scope.need_links("links", &self.links);
         if self.state.is_none() && self.mtu.is_none() {
             out.push(Problem::new("", "give `state` (up or down), `mtu`, or both"));
         }
         if let Some(mtu) = self.mtu {
-            if !(68..=65535).contains(&mtu) {
-                out.push(Problem::new("mtu", format!("MTU {mtu} is out of range 68..=65535")));
-            }
+            check_mtu("mtu", mtu, &mut out);
         }
         out
     }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::scenario::check::{CheckScope, Problem};
+use crate::scenario::validate::check_mtu;
 use crate::scenario::HumanDuration;
 
 /// ```yaml
@@ -39,17 +40,12 @@ pub struct Spec {
 
 impl Step for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
-        let mut out: Vec<Problem> = self.links.iter().enumerate().filter_map(|(i, l)| scope.need_link(&format!("links[{i}]"), l)).collect();
-        if self.links.is_empty() {
-            out.push(Problem::new("links", "name at least one link"));
-        }
+        let mut out = scope.need_links("links", &self.links);
         if self.mtus.is_empty() {
             out.push(Problem::new("mtus", "give at least one MTU"));
         }
         for (i, mtu) in self.mtus.iter().enumerate() {
-            if !(68..=65535).contains(mtu) {
-                out.push(Problem::new(format!("mtus[{i}]"), format!("MTU {mtu} is out of range 68..=65535")));
-            }
+            check_mtu(&format!("mtus[{i}]"), *mtu, &mut out);
         }
         if self.rounds == 0 {
             out.push(Problem::new("rounds", "at least one round"));

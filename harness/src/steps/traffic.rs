@@ -171,6 +171,7 @@ fn summarize(sent: &[u64], received: u64, reconnects: u64, secs: f64) -> StepSum
 }
 
 fn connect(sock: Socket, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    abort_on_close(&sock)?;
     sock.connect_timeout(&addr.into(), timeout)?;
     let stream: TcpStream = sock.into();
     stream.set_write_timeout(Some(POLL))?;
@@ -188,6 +189,7 @@ fn spawn_server(listener: TcpListener, counters: Arc<Counters>) -> JoinHandle<()
             match listener.accept() {
                 Ok((mut conn, _)) => {
                     conn.set_read_timeout(Some(POLL)).ok();
+                    abort_on_close(&socket2::SockRef::from(&conn)).ok();
                     let counters = counters.clone();
                     readers.push(std::thread::spawn(move || {
                         let mut buf = vec![0u8; CHUNK];
@@ -237,6 +239,13 @@ fn spawn_client(mut stream: TcpStream, counters: Arc<Counters>, netns: std::path
         }
         sent
     })
+}
+
+/// Closing sends a reset instead of lingering: a stopped stream leaves no orphaned socket
+/// retransmitting into a link that is going down, which would keep its namespace (and the
+/// devices in it) alive for seconds after teardown.
+fn abort_on_close(sock: &Socket) -> std::io::Result<()> {
+    sock.set_linger(Some(Duration::ZERO))
 }
 
 /// Waits up to [`POLL`] for a connection to accept.
