@@ -146,6 +146,8 @@ pub enum Event {
         notes: Vec<String>,
     },
     // --- VM backend ---
+    /// The kernel build moved on: a new phase, or another percent compiled.
+    KernelProgress { phase: String, percent: Option<u8> },
     KernelReady {
         key: String,
         bzimage: String,

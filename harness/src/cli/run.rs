@@ -45,7 +45,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         let renderer = tokio::spawn(render::render(format, rx, |_| {}));
         // The VM backend enforces the deadline itself, from the guest's first event, so a
         // kernel build before it does not eat into the scenario's time.
-        let stop = stop_on_signals(args.host.then_some(loaded.scenario.deadline));
+        let stop = stop_on_signals(args.host.then_some(loaded.scenario.deadline), events.clone());
         let opts = RunOptions { backend: if args.host { "host".into() } else { "vm".into() } };
         let report: lab::engine::RunReport = if args.host {
             if !variant.patches.is_empty() {
@@ -67,7 +67,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
 
 /// A token cancelled on SIGINT, SIGTERM or when `deadline` passes, so that the run tears
 /// down whatever ends it.
-pub fn stop_on_signals(deadline: Option<std::time::Duration>) -> CancellationToken {
+pub fn stop_on_signals(deadline: Option<std::time::Duration>, events: EventSink) -> CancellationToken {
     use tokio::signal::unix::{signal, SignalKind};
     let token = CancellationToken::new();
     let t = token.clone();
@@ -76,11 +76,14 @@ pub fn stop_on_signals(deadline: Option<std::time::Duration>) -> CancellationTok
             (Ok(i), Ok(t)) => (i, t),
             _ => return,
         };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-            _ = async { match deadline { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {}
-        }
+        let why = tokio::select! {
+            _ = int.recv() => "interrupted by SIGINT (Ctrl-C): tearing down".to_string(),
+            _ = term.recv() => "interrupted by SIGTERM: tearing down".to_string(),
+            _ = async { match deadline { Some(d) => tokio::time::sleep(d).await, None => std::future::pending().await } } => {
+                format!("the scenario's deadline of {} passed: tearing down", humantime::format_duration(deadline.unwrap_or_default()))
+            }
+        };
+        events.note(lab::event::Level::Warn, why);
         t.cancel();
     });
     token

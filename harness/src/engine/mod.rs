@@ -123,10 +123,9 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     env.events.send(Event::TeardownDone { at_ms: env.clock.now_ms(), removed: teardown.removed.clone(), problems: teardown.problems.clone() });
     let mut notes = env.notes.lock().unwrap().clone();
     notes.extend(teardown.problems.iter().map(|p| format!("teardown: {p}")));
+    // Only a clean teardown retires the record; otherwise `lab clean` still has it.
     if teardown.problems.is_empty() {
-        if let Ok(env) = Arc::try_unwrap(env) {
-            env.ledger.finish();
-        }
+        env.ledger.clone().finish();
     }
     verdict(step_result, decisions, notes)
 }

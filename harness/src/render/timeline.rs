@@ -5,11 +5,28 @@ use crate::scenario::Must;
 
 pub struct Timeline {
     color: bool,
+    /// The kernel build's progress bar while it runs (hidden when stdout is no terminal).
+    build: Option<indicatif::ProgressBar>,
 }
 
 impl Timeline {
     pub fn new(color: bool) -> Self {
-        Timeline { color }
+        Timeline { color, build: None }
+    }
+
+    /// Phases get a line of their own; percentages move the bar.
+    fn kernel_progress(&mut self, phase: &str, percent: Option<u8>) -> Option<String> {
+        let Some(percent) = percent else {
+            return Some(format!("  kernel: {phase}"));
+        };
+        let bar = self.build.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(Some(100), indicatif::ProgressDrawTarget::stdout());
+            bar.set_style(indicatif::ProgressStyle::with_template("  kernel: {msg} [{bar:40}] {pos}% {elapsed}").unwrap().progress_chars("=> "));
+            bar
+        });
+        bar.set_message(phase.to_string());
+        bar.set_position(percent as u64);
+        None
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -22,8 +39,15 @@ impl Timeline {
 
     /// The line for `event`, or `None` for events not shown.
     pub fn line(&mut self, event: &Event) -> Option<String> {
+        if let Event::KernelProgress { phase, percent } = event {
+            return self.kernel_progress(phase, *percent);
+        }
+        if let Some(bar) = self.build.take() {
+            bar.finish_and_clear();
+        }
         let t = |ms: &u64| format!("{:>7.1}s", *ms as f64 / 1000.0);
         Some(match event {
+            Event::KernelProgress { .. } => unreachable!("handled above"),
             Event::RunStarted { scenario, variant, backend, kernel, run_id } => {
                 format!("▶ {scenario} (variant {variant}) on {backend}, kernel {kernel}, run {run_id}")
             }

@@ -128,9 +128,15 @@ async fn get_kernel(loaded: &Loaded, variant: &Variant, opts: &VmOptions, dir: &
     std::thread::Builder::new()
         .name("kernel-build".into())
         .spawn(move || {
-            let progress = move |p: BuildProgress| {
-                if let BuildProgress::Phase(phase) = p {
-                    progress_events.note(Level::Info, format!("kernel: {phase}"));
+            // One event per phase and per percent compiled, not one per object file.
+            let last_percent = std::sync::atomic::AtomicU8::new(u8::MAX);
+            let progress = move |p: BuildProgress| match p {
+                BuildProgress::Phase(phase) => progress_events.send(Event::KernelProgress { phase, percent: None }),
+                BuildProgress::Compiled { done, estimate } => {
+                    let percent = (done * 100 / estimate.max(1)).min(99) as u8;
+                    if last_percent.swap(percent, std::sync::atomic::Ordering::Relaxed) != percent {
+                        progress_events.send(Event::KernelProgress { phase: "compiling".into(), percent: Some(percent) });
+                    }
                 }
             };
             let _ = tx.send(kernel::ensure_built(&blocking_req, &progress));
