@@ -45,7 +45,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         let renderer = tokio::spawn(render::render(format, rx, |_| {}));
         // The VM backend enforces the deadline itself, from the guest's first event, so a
         // kernel build before it does not eat into the scenario's time.
-        let stop = stop_on_signals(args.host.then_some(loaded.scenario.deadline), events.clone());
+        let (stop, signals) = stop_on_signals(args.host.then_some(loaded.scenario.deadline), events.clone());
         let opts = RunOptions { backend: if args.host { "host".into() } else { "vm".into() } };
         let report: lab::engine::RunReport = if args.host {
             if !variant.patches.is_empty() {
@@ -59,6 +59,9 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             let vm = VmOptions { kernel: args.kernel.clone(), ..VmOptions::default() };
             lab::vm::backend::run(&loaded, &variant, &vm, events, stop).await
         };
+        // The signal watcher holds a sink: end it, so the renderer sees the last event.
+        signals.abort();
+        let _ = signals.await;
         let _ = renderer.await;
         Ok::<_, Failure>(report)
     })?;
@@ -67,11 +70,11 @@ pub fn main(args: Args) -> Result<u8, Failure> {
 
 /// A token cancelled on SIGINT, SIGTERM or when `deadline` passes, so that the run tears
 /// down whatever ends it.
-pub fn stop_on_signals(deadline: Option<std::time::Duration>, events: EventSink) -> CancellationToken {
+pub fn stop_on_signals(deadline: Option<std::time::Duration>, events: EventSink) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     use tokio::signal::unix::{signal, SignalKind};
     let token = CancellationToken::new();
     let t = token.clone();
-    tokio::spawn(async move {
+    let watcher = tokio::spawn(async move {
         let (mut int, mut term) = match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
             (Ok(i), Ok(t)) => (i, t),
             _ => return,
@@ -86,7 +89,7 @@ pub fn stop_on_signals(deadline: Option<std::time::Duration>, events: EventSink)
         events.note(lab::event::Level::Warn, why);
         t.cancel();
     });
-    token
+    (token, watcher)
 }
 
 /// Most verbs create namespaces or read /dev/kmsg: say so plainly instead of failing later.
