@@ -45,7 +45,11 @@ fn main() {
     nl.print("netlink");
     sh.print("ip script");
     let (a, b) = (nl.median(|s| s.0 + s.1), sh.median(|s| s.0 + s.1));
-    println!("ratio (ip script / netlink): median {:.1}x, mean {:.1}x", b.as_secs_f64() / a.as_secs_f64(), sh.mean().as_secs_f64() / nl.mean().as_secs_f64());
+    println!(
+        "ratio (ip script / netlink): median {:.1}x, mean {:.1}x",
+        b.as_secs_f64() / a.as_secs_f64(),
+        sh.mean().as_secs_f64() / nl.mean().as_secs_f64()
+    );
 }
 
 #[derive(Default)]
@@ -65,7 +69,13 @@ impl Samples {
     }
     fn print(&self, name: &str) {
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
-        println!("{name:<10} {:>12} {:>12} {:>14} {:>14}", ms(self.mean()), ms(self.median(|s| s.0 + s.1)), ms(self.median(|s| s.0)), ms(self.median(|s| s.1)));
+        println!(
+            "{name:<10} {:>12} {:>12} {:>14} {:>14}",
+            ms(self.mean()),
+            ms(self.median(|s| s.0 + s.1)),
+            ms(self.median(|s| s.0)),
+            ms(self.median(|s| s.1))
+        );
     }
 }
 
@@ -118,7 +128,17 @@ fn ip_script(plan: &TopologyPlan) -> (String, String) {
     }
     for v in &plan.veths {
         let mtu = |m: Option<u32>| m.map(|m| format!(" mtu {m}")).unwrap_or_default();
-        writeln!(up, "ip link add {}{} netns {} type veth peer name {}{} netns {}", v.a.name, mtu(v.a.mtu), real(&v.a.netns), v.b.name, mtu(v.b.mtu), real(&v.b.netns)).unwrap();
+        writeln!(
+            up,
+            "ip link add {}{} netns {} type veth peer name {}{} netns {}",
+            v.a.name,
+            mtu(v.a.mtu),
+            real(&v.a.netns),
+            v.b.name,
+            mtu(v.b.mtu),
+            real(&v.b.netns)
+        )
+        .unwrap();
     }
     for e in plan.ends() {
         for a in &e.addresses {

@@ -33,7 +33,11 @@ fn main() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     for variant in variants.split(',') {
         // The kernel build is not what is measured here.
-        let built = Command::new(lab).current_dir(&repo).args(["kernel", "build", &scenario, "--variant", variant]).status().expect("lab kernel build");
+        let built = Command::new(lab)
+            .current_dir(&repo)
+            .args(["kernel", "build", &scenario, "--variant", variant])
+            .status()
+            .expect("lab kernel build");
         assert!(built.success(), "kernel build for {variant} failed");
         let samples: Vec<Sample> = (0..runs).map(|_| run_once(lab, &repo, &scenario, variant)).collect();
         report(&scenario, variant, &samples);

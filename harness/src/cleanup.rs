@@ -282,13 +282,14 @@ fn clean_in(runs: &Path, netns_dir: &Path, force: bool) -> CleanReport {
         if !name.ends_with(".json") {
             continue;
         }
-        let record: LedgerRecord = match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
-            Ok(r) => r,
-            Err(e) => {
-                report.problems.push(format!("{}: unreadable ledger ({e}); remove it by hand", path.display()));
-                continue;
-            }
-        };
+        let record: LedgerRecord =
+            match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
+                Ok(r) => r,
+                Err(e) => {
+                    report.problems.push(format!("{}: unreadable ledger ({e}); remove it by hand", path.display()));
+                    continue;
+                }
+            };
         if !force && owner_alive(&record) {
             report.live.push(format!("run {} (pid {})", record.run_id, record.pid));
             live.insert(record.run_id.clone());
@@ -298,7 +299,8 @@ fn clean_in(runs: &Path, netns_dir: &Path, force: bool) -> CleanReport {
     }
 
     // Tagged namespaces no live run owns: left by a run whose ledger is gone.
-    let names: Vec<String> = std::fs::read_dir(netns_dir).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let names: Vec<String> =
+        std::fs::read_dir(netns_dir).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     for name in names {
         let Some(id) = run_id_of(&name) else { continue };
         if live.contains(id) || (!force && runs.join(format!("{id}.json")).exists()) {
@@ -403,7 +405,8 @@ mod tests {
         let report = clean_in(runs.path(), netns_dir.path(), false);
         assert!(report.problems.is_empty(), "{report}");
         assert!(!dead.path().exists() && live.path().exists(), "{report}");
-        let mut left: Vec<String> = std::fs::read_dir(netns_dir.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut left: Vec<String> =
+            std::fs::read_dir(netns_dir.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         left.sort();
         assert_eq!(left, ["lab0000aa-z", "other"]);
         assert_eq!(report.live.len(), 1);

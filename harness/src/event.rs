@@ -84,7 +84,10 @@ pub enum Event {
         run_id: String,
     },
     /// Something the user must know that is not a step result (a missing debug sysctl, ...).
-    Note { level: Level, message: String },
+    Note {
+        level: Level,
+        message: String,
+    },
     TopologyUp {
         at_ms: Millis,
         namespaces: Vec<String>,
@@ -147,22 +150,32 @@ pub enum Event {
     },
     // --- VM backend ---
     /// The kernel build moved on: a new phase, or another percent compiled.
-    KernelProgress { phase: String, percent: Option<u8> },
+    KernelProgress {
+        phase: String,
+        percent: Option<u8>,
+    },
     KernelReady {
         key: String,
         bzimage: String,
         built: bool,
         took_ms: Millis,
     },
-    VmStarting { accel: String, reason: String },
+    VmStarting {
+        accel: String,
+        reason: String,
+    },
     /// The guest agent's first event arrived.
-    VmAgentUp { boot_ms: Millis },
+    VmAgentUp {
+        boot_ms: Millis,
+    },
     GuestFault {
         fault: GuestFault,
         message: String,
         lines: Vec<String>,
     },
-    Artifacts { dir: String },
+    Artifacts {
+        dir: String,
+    },
 }
 
 /// Where the engine and backends send events. Cloning is cheap; sending never blocks.

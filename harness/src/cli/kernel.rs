@@ -35,7 +35,11 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     let req = request_for(&loaded, &variant);
     let missing = missing_files(&req);
     if !missing.is_empty() {
-        return Err(Failure::usage(anyhow!("variant `{}` names files that do not exist: {}", variant.name, missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))));
+        return Err(Failure::usage(anyhow!(
+            "variant `{}` names files that do not exist: {}",
+            variant.name,
+            missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
     }
     let built = build_with_progress(&req).map_err(kernel_failure)?;
     println!(
@@ -66,7 +70,9 @@ pub fn build_with_progress(req: &lab::vm::kernel::KernelRequest) -> Result<lab::
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let result = ensure_built(req, &|p| match p {
         BuildProgress::Phase(msg) => bar.set_message(msg),
-        BuildProgress::Compiled { done, estimate } => bar.set_message(format!("compiling: {done}/{estimate} steps ({}%)", (done * 100 / estimate.max(1)).min(99))),
+        BuildProgress::Compiled { done, estimate } => {
+            bar.set_message(format!("compiling: {done}/{estimate} steps ({}%)", (done * 100 / estimate.max(1)).min(99)))
+        }
     });
     bar.finish_and_clear();
     result

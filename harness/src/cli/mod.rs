@@ -41,7 +41,13 @@ impl Failure {
 /// signature appeared. Exit codes: 0 expectation met, 1 not met, 2 scenario or usage
 /// error, 3 infrastructure error (missing tool, not root, VM failure).
 #[derive(Parser, Debug)]
-#[command(name = "lab", version, about, long_about, after_help = "Start with `lab list`, then `lab check <scenario>` and `lab run <scenario>`.")]
+#[command(
+    name = "lab",
+    version,
+    about,
+    long_about,
+    after_help = "Start with `lab list`, then `lab check <scenario>` and `lab run <scenario>`."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub verb: Verb,

@@ -51,7 +51,11 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             if !variant.patches.is_empty() {
                 events.note(
                     lab::event::Level::Info,
-                    format!("--host: running on the host kernel {} as it is; variant `{}`'s patches are not applied", engine::kernel_release(), variant.name),
+                    format!(
+                        "--host: running on the host kernel {} as it is; variant `{}`'s patches are not applied",
+                        engine::kernel_release(),
+                        variant.name
+                    ),
                 );
             }
             engine::run(&loaded.scenario, &variant, &opts, events, stop).await

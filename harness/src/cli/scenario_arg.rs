@@ -33,7 +33,11 @@ pub fn resolve(arg: &str) -> anyhow::Result<PathBuf> {
         return Ok(named);
     }
     let known: Vec<String> = list(&dir).iter().filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
-    Err(anyhow!("no scenario `{arg}`: not a file, and not in {} (known: {})", dir.display(), if known.is_empty() { "none".into() } else { known.join(", ") }))
+    Err(anyhow!(
+        "no scenario `{arg}`: not a file, and not in {} (known: {})",
+        dir.display(),
+        if known.is_empty() { "none".into() } else { known.join(", ") }
+    ))
 }
 
 /// Every `*.yaml` in `dir`, sorted.

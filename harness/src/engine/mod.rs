@@ -83,7 +83,11 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     };
     events.send(Event::TopologyUp {
         at_ms: clock.now_ms(),
-        namespaces: topology.netns_names().iter().map(|n| format!("{n} ({})", topology.netns_path(n).map(|p| p.display().to_string()).unwrap_or_default())).collect(),
+        namespaces: topology
+            .netns_names()
+            .iter()
+            .map(|n| format!("{n} ({})", topology.netns_path(n).map(|p| p.display().to_string()).unwrap_or_default()))
+            .collect(),
         links: scenario.topology.links.len(),
         took_ms: apply_started.elapsed().as_millis() as u64,
     });
@@ -120,7 +124,11 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         collect(watchers).await
     };
     let teardown = env.topology.teardown(&env.ledger).await;
-    env.events.send(Event::TeardownDone { at_ms: env.clock.now_ms(), removed: teardown.removed.clone(), problems: teardown.problems.clone() });
+    env.events.send(Event::TeardownDone {
+        at_ms: env.clock.now_ms(),
+        removed: teardown.removed.clone(),
+        problems: teardown.problems.clone(),
+    });
     let mut notes = env.notes.lock().unwrap().clone();
     notes.extend(teardown.problems.iter().map(|p| format!("teardown: {p}")));
     // Only a clean teardown retires the record; otherwise `lab clean` still has it.
@@ -141,7 +149,11 @@ fn spawn_expectations(env: &Arc<RunEnv>) -> tokio::task::JoinSet<(String, Decisi
             };
             let decision = match anchor {
                 Some(at) => evaluate(&entry, &env, at).await,
-                None => Decision { met: false, reason: format!("step `{}` never finished, so the window never opened", entry.after.as_deref().unwrap_or("?")), since_anchor_ms: None },
+                None => Decision {
+                    met: false,
+                    reason: format!("step `{}` never finished, so the window never opened", entry.after.as_deref().unwrap_or("?")),
+                    since_anchor_ms: None,
+                },
             };
             (entry.id.clone(), decision)
         });

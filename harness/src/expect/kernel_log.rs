@@ -54,14 +54,19 @@ impl Condition for Spec {
         if self.pattern.is_none() && self.any_of.is_empty() {
             out.push(Problem::new("", "give `pattern` or `any_of` (a list of alternatives)"));
         }
-        let fields = self.pattern.iter().map(|p| ("pattern".to_string(), p)).chain(
-            self.any_of.iter().enumerate().map(|(i, p)| (format!("any_of[{i}]"), p)),
-        );
+        let fields = self
+            .pattern
+            .iter()
+            .map(|p| ("pattern".to_string(), p))
+            .chain(self.any_of.iter().enumerate().map(|(i, p)| (format!("any_of[{i}]"), p)));
         for (field, p) in fields {
             if p.trim().is_empty() {
                 out.push(Problem::new(field, "empty pattern: it would match every line"));
             } else if let Err(e) = Regex::new(p) {
-                out.push(Problem::new(field, format!("not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default())));
+                out.push(Problem::new(
+                    field,
+                    format!("not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default()),
+                ));
             }
         }
         out

@@ -42,10 +42,5 @@ pub trait Condition: Send + Sync {
 
     /// The first observation at or after `since`, waiting no later than `until`;
     /// `Ok(None)` if there was none. Errors mean the condition could not be observed at all.
-    fn observe<'a>(
-        &'a self,
-        env: &'a RunEnv,
-        since: Instant,
-        until: Instant,
-    ) -> BoxFuture<'a, Result<Option<Observation>, String>>;
+    fn observe<'a>(&'a self, env: &'a RunEnv, since: Instant, until: Instant) -> BoxFuture<'a, Result<Option<Observation>, String>>;
 }

@@ -21,13 +21,27 @@ pub fn decide(must: Must, what: &str, window: Duration, anchor: &str, anchor_ms:
     match (must, seen) {
         (Must::Appear, Some(o)) => {
             let after = o.at_ms.saturating_sub(anchor_ms);
-            Decision { met: true, reason: format!("seen {:.1} s after {anchor}: {}", after as f64 / 1000.0, o.detail), since_anchor_ms: Some(after) }
+            Decision {
+                met: true,
+                reason: format!("seen {:.1} s after {anchor}: {}", after as f64 / 1000.0, o.detail),
+                since_anchor_ms: Some(after),
+            }
         }
-        (Must::Appear, None) => Decision { met: false, reason: format!("not seen within {secs:.0} s after {anchor}: {what}"), since_anchor_ms: None },
-        (Must::NotAppear, None) => Decision { met: true, reason: format!("absent for the whole {secs:.0} s window after {anchor}, as expected"), since_anchor_ms: None },
+        (Must::Appear, None) => {
+            Decision { met: false, reason: format!("not seen within {secs:.0} s after {anchor}: {what}"), since_anchor_ms: None }
+        }
+        (Must::NotAppear, None) => Decision {
+            met: true,
+            reason: format!("absent for the whole {secs:.0} s window after {anchor}, as expected"),
+            since_anchor_ms: None,
+        },
         (Must::NotAppear, Some(o)) => {
             let after = o.at_ms.saturating_sub(anchor_ms);
-            Decision { met: false, reason: format!("must not appear, but was seen {:.1} s after {anchor}: {}", after as f64 / 1000.0, o.detail), since_anchor_ms: Some(after) }
+            Decision {
+                met: false,
+                reason: format!("must not appear, but was seen {:.1} s after {anchor}: {}", after as f64 / 1000.0, o.detail),
+                since_anchor_ms: Some(after),
+            }
         }
     }
 }
@@ -37,7 +51,12 @@ pub async fn evaluate(entry: &ExpectEntry, env: &RunEnv, anchor_at: Instant) -> 
     let anchor = entry.after.as_deref().map_or("the run start".to_string(), |a| format!("`{a}`"));
     let anchor_ms = env.clock.ms_at(anchor_at);
     let condition = entry.condition.condition();
-    env.events.send(Event::ExpectationArmed { at_ms: env.clock.now_ms(), id: entry.id.clone(), must: entry.must, window_ms: entry.within.as_millis() as u64 });
+    env.events.send(Event::ExpectationArmed {
+        at_ms: env.clock.now_ms(),
+        id: entry.id.clone(),
+        must: entry.must,
+        window_ms: entry.within.as_millis() as u64,
+    });
     let (decision, observation) = match condition.observe(env, anchor_at, anchor_at + entry.within).await {
         Ok(seen) => (decide(entry.must, &condition.describe(), entry.within, &anchor, anchor_ms, seen.as_ref()), seen),
         Err(e) => (Decision { met: false, reason: format!("could not be observed: {e}"), since_anchor_ms: None }, None),

@@ -21,7 +21,9 @@ impl Timeline {
         };
         let bar = self.build.get_or_insert_with(|| {
             let bar = indicatif::ProgressBar::with_draw_target(Some(100), indicatif::ProgressDrawTarget::stdout());
-            bar.set_style(indicatif::ProgressStyle::with_template("  kernel: {msg} [{bar:40}] {pos}% {elapsed}").unwrap().progress_chars("=> "));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("  kernel: {msg} [{bar:40}] {pos}% {elapsed}").unwrap().progress_chars("=> "),
+            );
             bar
         });
         bar.set_message(phase.to_string());
@@ -83,7 +85,11 @@ impl Timeline {
                 s
             }
             Event::TeardownDone { at_ms, removed, problems } => {
-                let mut s = format!("{} teardown: removed {}", t(at_ms), if removed.is_empty() { "nothing left".to_string() } else { removed.join(", ") });
+                let mut s = format!(
+                    "{} teardown: removed {}",
+                    t(at_ms),
+                    if removed.is_empty() { "nothing left".to_string() } else { removed.join(", ") }
+                );
                 for p in problems {
                     s.push_str(&self.paint("31", &format!("\n           ! {p}")));
                 }
@@ -126,7 +132,13 @@ mod tests {
     #[test]
     fn verdict_line_names_the_outcome() {
         let mut t = Timeline::new(false);
-        let line = t.line(&Event::Verdict { outcome: Outcome::NotMet, summary: "leak-reported: not seen".into(), notes: vec!["sysctl missing".into()] }).unwrap();
+        let line = t
+            .line(&Event::Verdict {
+                outcome: Outcome::NotMet,
+                summary: "leak-reported: not seen".into(),
+                notes: vec!["sysctl missing".into()],
+            })
+            .unwrap();
         assert!(line.starts_with("■ NOT MET: leak-reported: not seen"), "{line}");
         assert!(line.contains("note: sysctl missing"));
     }

@@ -81,16 +81,14 @@ impl<'a> CheckScope<'a> {
 
     /// A problem if `name` is not a namespace of the topology.
     pub fn need_namespace(&self, field: &str, name: &str) -> Option<Problem> {
-        (!self.namespaces.contains(name)).then(|| {
-            Problem::new(field, format!("unknown namespace `{name}`; defined: {}", list(&self.namespaces)))
-        })
+        (!self.namespaces.contains(name))
+            .then(|| Problem::new(field, format!("unknown namespace `{name}`; defined: {}", list(&self.namespaces))))
     }
 
     /// A problem if `name` is not an interface of the topology.
     pub fn need_link(&self, field: &str, name: &str) -> Option<Problem> {
-        (!self.links.contains_key(name)).then(|| {
-            Problem::new(field, format!("unknown link `{name}`; defined: {}", list(self.links.keys())))
-        })
+        (!self.links.contains_key(name))
+            .then(|| Problem::new(field, format!("unknown link `{name}`; defined: {}", list(self.links.keys()))))
     }
 }
 

@@ -34,10 +34,7 @@ impl Locator {
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
             let here = Position { line: span.start.line(), column: span.start.col() + 1 };
-            let is_node = matches!(
-                event,
-                Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..) | Event::Alias(..)
-            );
+            let is_node = matches!(event, Event::Scalar(..) | Event::MappingStart(..) | Event::SequenceStart(..) | Event::Alias(..));
             // Where this node sits: a key of a map, a value of a map, or an item of a sequence.
             let mut node_path = None;
             if is_node {
@@ -102,7 +99,8 @@ fn child(parent: &str, key: &str) -> String {
 mod tests {
     use super::*;
 
-    const DOC: &str = "name: x\ntopology:\n  links:\n    - ends:\n        - { name: a, netns: cli }\n        - name: b\n          netns: gw\n";
+    const DOC: &str =
+        "name: x\ntopology:\n  links:\n    - ends:\n        - { name: a, netns: cli }\n        - name: b\n          netns: gw\n";
 
     #[test]
     fn finds_keys_and_items() {

@@ -286,7 +286,16 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                         "must" => must = map.next_value()?,
                         "after" => after = Some(map.next_value()?),
                         "within" => within = Some(map.next_value::<HumanDuration>()?.0),
-                        k => condition = Some(read_kind(k, &mut map, condition, ConditionKind::from_map_value, ConditionKind::NAMES, &["id", "must", "after", "within"])?),
+                        k => {
+                            condition = Some(read_kind(
+                                k,
+                                &mut map,
+                                condition,
+                                ConditionKind::from_map_value,
+                                ConditionKind::NAMES,
+                                &["id", "must", "after", "within"],
+                            )?)
+                        }
                     }
                 }
                 Ok(ExpectEntry {
@@ -312,9 +321,7 @@ fn read_kind<'de, A: MapAccess<'de>, K>(
     common: &[&str],
 ) -> Result<K, A::Error> {
     if already.is_some() {
-        return Err(de::Error::custom(format_args!(
-            "`{key}`: an entry has exactly one kind, and this one already has one"
-        )));
+        return Err(de::Error::custom(format_args!("`{key}`: an entry has exactly one kind, and this one already has one")));
     }
     from_map_value(key, map)?.ok_or_else(|| {
         de::Error::custom(format_args!(
@@ -371,6 +378,5 @@ impl<'de> Deserialize<'de> for HumanDuration {
 
 /// An address with prefix length, as written in `addresses:` (`10.0.123.1/24`).
 pub fn parse_address(text: &str) -> Result<IpNet, String> {
-    text.parse::<IpNet>()
-        .map_err(|_| format!("`{text}` is not an address with a prefix length, like 10.0.0.1/24"))
+    text.parse::<IpNet>().map_err(|_| format!("`{text}` is not an address with a prefix length, like 10.0.0.1/24"))
 }

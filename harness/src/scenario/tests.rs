@@ -119,7 +119,10 @@ fn expectation_after_an_unknown_step() {
 #[test]
 fn several_problems_are_all_reported() {
     let d = diags("netns: b, addresses: [10.0.0.2/24]", "netns: c, addresses: [nonsense]");
-    assert_eq!(d.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(), ["topology.links[0].ends[1].netns", "topology.links[0].ends[1].addresses[0]"]);
+    assert_eq!(
+        d.iter().map(|d| d.field.as_str()).collect::<Vec<_>>(),
+        ["topology.links[0].ends[1].netns", "topology.links[0].ends[1].addresses[0]"]
+    );
 }
 
 #[test]

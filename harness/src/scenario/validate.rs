@@ -35,7 +35,10 @@ fn check_kernel(s: &Scenario, out: &mut Vec<Problem>) {
     use crate::event::GuestFault::{HungTask, SoftLockup, Warning};
     for (i, fault) in s.kernel.tolerate.iter().enumerate() {
         if !matches!(fault, Warning | SoftLockup | HungTask) {
-            out.push(Problem::new(format!("kernel.tolerate[{i}]"), "only reports that leave the kernel running can be tolerated: warning, soft_lockup, hung_task"));
+            out.push(Problem::new(
+                format!("kernel.tolerate[{i}]"),
+                "only reports that leave the kernel running can be tolerated: warning, soft_lockup, hung_task",
+            ));
         }
     }
     if !(64..=16384).contains(&s.kernel.memory_mib) {
@@ -80,7 +83,10 @@ fn check_topology(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
             if let Some(p) = bad_name(&format!("{at}.name"), &end.name, IFNAME_MAX) {
                 out.push(p);
             } else if !ifnames.insert(end.name.as_str()) {
-                out.push(Problem::new(format!("{at}.name"), format!("duplicate interface name `{}` (steps refer to links by name, so names are unique in a scenario)", end.name)));
+                out.push(Problem::new(
+                    format!("{at}.name"),
+                    format!("duplicate interface name `{}` (steps refer to links by name, so names are unique in a scenario)", end.name),
+                ));
             }
             out.extend(scope.need_namespace(&format!("{at}.netns"), &end.netns));
             if let Some(mtu) = end.mtu {
@@ -106,10 +112,9 @@ fn check_topology(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
         if let Some(dev) = &route.dev {
             match scope.links.get(dev.as_str()) {
                 None => out.extend(scope.need_link(&format!("{at}.dev"), dev)),
-                Some(ns) if *ns != route.netns => out.push(Problem::new(
-                    format!("{at}.dev"),
-                    format!("interface `{dev}` is in namespace `{ns}`, not `{}`", route.netns),
-                )),
+                Some(ns) if *ns != route.netns => {
+                    out.push(Problem::new(format!("{at}.dev"), format!("interface `{dev}` is in namespace `{ns}`, not `{}`", route.netns)))
+                }
                 Some(_) => {}
             }
         }
@@ -187,7 +192,10 @@ fn check_expectations(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) 
 fn check_variants(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
     let defaults: Vec<&String> = s.variants.iter().filter(|(_, v)| v.default).map(|(n, _)| n).collect();
     if defaults.len() > 1 {
-        out.push(Problem::new(format!("variants.{}.default", defaults[1]), format!("only one variant may be the default; also marked: {}", defaults[0])));
+        out.push(Problem::new(
+            format!("variants.{}.default", defaults[1]),
+            format!("only one variant may be the default; also marked: {}", defaults[0]),
+        ));
     }
     for (name, v) in &s.variants {
         if let Some(p) = bad_name(&format!("variants.{name}"), name, 32) {
@@ -232,8 +240,8 @@ pub fn check_mtu(field: &str, mtu: u32, out: &mut Vec<Problem>) {
 
 /// `net.ipv4.ip_forward`: dotted words, as `sysctl` writes them.
 pub fn check_sysctl_key(field: &str, key: &str, out: &mut Vec<Problem>) {
-    let ok = !key.is_empty()
-        && key.split('.').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')));
+    let ok =
+        !key.is_empty() && key.split('.').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')));
     if !ok {
         out.push(Problem::new(field, format!("`{key}` is not a sysctl name like net.ipv4.ip_forward")));
     }

@@ -31,7 +31,13 @@ pub fn resolve_variant(scenario: &Scenario, requested: Option<&str>) -> Result<V
             Some((n, _)) => n.clone(),
             None if names.len() == 1 => names[0].to_string(),
             None if names.is_empty() => "default".to_string(),
-            None => return Err(format!("scenario `{}` has several variants and none is `default: true`; pick one with --variant ({})", scenario.name, names.join(", "))),
+            None => {
+                return Err(format!(
+                    "scenario `{}` has several variants and none is `default: true`; pick one with --variant ({})",
+                    scenario.name,
+                    names.join(", ")
+                ))
+            }
         },
     };
     let spec = scenario.variants.get(&name).cloned().unwrap_or_default();

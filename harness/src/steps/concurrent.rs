@@ -25,7 +25,8 @@ impl Step for Spec {
 
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>> {
         async move {
-            let runs = self.steps.iter().enumerate().map(|(i, entry)| run_entry(ctx.env, entry, format!("{}.{}", ctx.index, i + 1), &ctx.cancel));
+            let runs =
+                self.steps.iter().enumerate().map(|(i, entry)| run_entry(ctx.env, entry, format!("{}.{}", ctx.index, i + 1), &ctx.cancel));
             let failures: Vec<String> = join_all(runs).await.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
             if failures.is_empty() {
                 Ok(StepSummary::text(format!("{} steps done", self.steps.len())))

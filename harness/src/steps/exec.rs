@@ -78,7 +78,10 @@ impl Step for Spec {
             let output = format!("{}{}", tail(&out.stdout), tail(&out.stderr));
             let summary = StepSummary::text(format!("`{shown}` exited {code}")).counter("exit", code as f64).with_output(output);
             match self.exit {
-                Some(want) if want != code => Err(StepError::new(format!("`{shown}` exited {code}, expected {want}: {}", summary.output.as_deref().unwrap_or("").trim()))),
+                Some(want) if want != code => Err(StepError::new(format!(
+                    "`{shown}` exited {code}, expected {want}: {}",
+                    summary.output.as_deref().unwrap_or("").trim()
+                ))),
                 _ => Ok(summary),
             }
         }

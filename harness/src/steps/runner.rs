@@ -16,7 +16,12 @@ use crate::scenario::StepEntry;
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs `entries` one after the other; the first failure ends the sequence.
-pub fn run_entries<'a>(env: &'a Arc<RunEnv>, entries: &'a [StepEntry], prefix: &'a str, cancel: &'a CancellationToken) -> BoxFuture<'a, Result<(), StepError>> {
+pub fn run_entries<'a>(
+    env: &'a Arc<RunEnv>,
+    entries: &'a [StepEntry],
+    prefix: &'a str,
+    cancel: &'a CancellationToken,
+) -> BoxFuture<'a, Result<(), StepError>> {
     async move {
         for (i, entry) in entries.iter().enumerate() {
             if cancel.is_cancelled() {
@@ -56,7 +61,16 @@ async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: Ca
         Ok(s) => (true, s.text.clone(), s.counters.clone(), s.output.clone()),
         Err(e) => (false, e.to_string(), Default::default(), None),
     };
-    env.events.send(Event::StepFinished { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone(), ok, summary, counters, output });
+    env.events.send(Event::StepFinished {
+        at_ms: env.clock.now_ms(),
+        step: index.clone(),
+        kind: kind.clone(),
+        id: entry.id.clone(),
+        ok,
+        summary,
+        counters,
+        output,
+    });
     if ok {
         if let Some(id) = &entry.id {
             env.set_anchor(id);

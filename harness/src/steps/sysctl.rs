@@ -60,7 +60,9 @@ impl Step for Spec {
                     }
                     exists
                 }
-                None => sysctl::set_global(&env.ledger, &key, &value).map_err(|e| StepError::new(format!("{key} = {value}: {e}")))?.is_some(),
+                None => {
+                    sysctl::set_global(&env.ledger, &key, &value).map_err(|e| StepError::new(format!("{key} = {value}: {e}")))?.is_some()
+                }
             };
             let place = self.netns.as_deref().unwrap_or("the initial namespace");
             if written {

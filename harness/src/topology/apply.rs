@@ -26,10 +26,14 @@ pub(super) async fn apply(plan: &TopologyPlan, ledger: &Ledger) -> Result<Topolo
         return Err(TopologyError::Plan(plan.problems.clone()));
     }
     if tokio::runtime::Handle::try_current().is_err() {
-        return Err(TopologyError::Socket { netns: "(any)".into(), source: std::io::Error::other("Topology::apply must run inside a tokio runtime") });
+        return Err(TopologyError::Socket {
+            netns: "(any)".into(),
+            source: std::io::Error::other("Topology::apply must run inside a tokio runtime"),
+        });
     }
     netns::ensure_run_dir().map_err(TopologyError::RunDir)?;
-    let mut topo = Topology { run_id: plan.run_id.clone(), namespaces: Vec::new(), links: BTreeMap::new(), state: Mutex::new(State::default()) };
+    let mut topo =
+        Topology { run_id: plan.run_id.clone(), namespaces: Vec::new(), links: BTreeMap::new(), state: Mutex::new(State::default()) };
     match build(plan, ledger, &mut topo).await {
         Ok(()) => Ok(topo),
         Err(e) => {
@@ -106,8 +110,18 @@ async fn build(plan: &TopologyPlan, ledger: &Ledger, topo: &mut Topology) -> Res
     }
     for r in &plan.routes {
         let handle = handle(topo, &r.netns);
-        let what = || format!("adding route {}{}{} in {}", r.to, r.via.map(|v| format!(" via {v}")).unwrap_or_default(), r.dev.as_ref().map(|d| format!(" dev {d}")).unwrap_or_default(), r.netns);
-        let mut msg = RouteMessageBuilder::<IpAddr>::new().destination_prefix(r.to.addr(), r.to.prefix_len()).map_err(|e| TopologyError::Plan(vec![format!("{}: {e}", what())]))?;
+        let what = || {
+            format!(
+                "adding route {}{}{} in {}",
+                r.to,
+                r.via.map(|v| format!(" via {v}")).unwrap_or_default(),
+                r.dev.as_ref().map(|d| format!(" dev {d}")).unwrap_or_default(),
+                r.netns
+            )
+        };
+        let mut msg = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(r.to.addr(), r.to.prefix_len())
+            .map_err(|e| TopologyError::Plan(vec![format!("{}: {e}", what())]))?;
         if let Some(via) = r.via {
             msg = msg.gateway(via).map_err(|e| TopologyError::Plan(vec![format!("{}: {e}", what())]))?;
         }
@@ -195,7 +209,8 @@ async fn create_veth(veth: &VethPlan, topo: &mut Topology) -> Result<(), Topolog
 /// Index lookup, addresses, then alias (the run id) and up in one RTM_SETLINK.
 async fn configure_end(end: &EndPlan, run_id: &str, topo: &mut Topology) -> Result<(), TopologyError> {
     let handle = handle(topo, &end.netns);
-    let index = index_of(&handle, &end.name).await.map_err(|e| TopologyError::netlink(format!("looking up {} in {}", end.name, end.netns), e))?;
+    let index =
+        index_of(&handle, &end.name).await.map_err(|e| TopologyError::netlink(format!("looking up {} in {}", end.name, end.netns), e))?;
     topo.links.insert(end.name.clone(), LiveLink { netns: end.netns.clone(), index });
     for addr in &end.addresses {
         handle
@@ -207,12 +222,9 @@ async fn configure_end(end: &EndPlan, run_id: &str, topo: &mut Topology) -> Resu
     }
     let msg = LinkUnspec::new_with_index(index).alias(run_id);
     let msg = if end.up { msg.up() } else { msg };
-    handle
-        .link()
-        .set(msg.build())
-        .execute()
-        .await
-        .map_err(|e| TopologyError::netlink(format!("tagging{} {} in {}", if end.up { " and setting up" } else { "" }, end.name, end.netns), e))
+    handle.link().set(msg.build()).execute().await.map_err(|e| {
+        TopologyError::netlink(format!("tagging{} {} in {}", if end.up { " and setting up" } else { "" }, end.name, end.netns), e)
+    })
 }
 
 async fn index_of(handle: &Handle, name: &str) -> Result<u32, rtnetlink::Error> {

@@ -158,7 +158,12 @@ pub fn plan(spec: &TopologySpec, run_id: &str) -> TopologyPlan {
             None => None,
             Some(Ok(a)) => Some(a),
             Some(Err(_)) => {
-                problems.push(format!("route to {} in {}: gateway `{}` is not an address", r.to, r.netns, r.via.as_deref().unwrap_or_default()));
+                problems.push(format!(
+                    "route to {} in {}: gateway `{}` is not an address",
+                    r.to,
+                    r.netns,
+                    r.via.as_deref().unwrap_or_default()
+                ));
                 continue;
             }
         };
@@ -217,8 +222,16 @@ mod tests {
         TopologySpec {
             namespaces: vec![ns("cli", &[expires]), ns("gw", &[("net.ipv4.ip_forward", "1"), expires]), ns("svr", &[expires])],
             links: vec![
-                LinkSpec { kind: LinkKind::Veth, ends: vec![end("cli-veth", "cli", "10.0.123.1/24"), end("cligw-veth", "gw", "10.0.123.254/24")], mtu: None },
-                LinkSpec { kind: LinkKind::Veth, ends: vec![end("svr-veth", "svr", "192.168.123.1/24"), end("svrgw-veth", "gw", "192.168.123.254/24")], mtu: None },
+                LinkSpec {
+                    kind: LinkKind::Veth,
+                    ends: vec![end("cli-veth", "cli", "10.0.123.1/24"), end("cligw-veth", "gw", "10.0.123.254/24")],
+                    mtu: None,
+                },
+                LinkSpec {
+                    kind: LinkKind::Veth,
+                    ends: vec![end("svr-veth", "svr", "192.168.123.1/24"), end("svrgw-veth", "gw", "192.168.123.254/24")],
+                    mtu: None,
+                },
             ],
             routes: vec![
                 RouteSpec { netns: "cli".into(), to: "default".into(), via: Some("10.0.123.254".into()), dev: None },
@@ -281,7 +294,10 @@ mod tests {
         let gw = &p.netns("gw").unwrap().sysctls;
         assert!(gw.iter().any(|s| s.key == "net.ipv4.ip_forward" && s.value == "1"));
         assert!(!p.netns("cli").unwrap().sysctls.iter().any(|s| s.key == "net.ipv4.ip_forward"));
-        assert_eq!(p.global_sysctls, [SysctlPlan { key: "net.core.netdev_unregister_timeout_secs".into(), value: "1".into(), after_links: false }]);
+        assert_eq!(
+            p.global_sysctls,
+            [SysctlPlan { key: "net.core.netdev_unregister_timeout_secs".into(), value: "1".into(), after_links: false }]
+        );
     }
 
     #[test]

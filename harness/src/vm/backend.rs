@@ -102,16 +102,31 @@ struct KernelChoice {
     patches: Vec<PathBuf>,
 }
 
-async fn get_kernel(loaded: &Loaded, variant: &Variant, opts: &VmOptions, dir: &RunDir, events: &EventSink, stop: &CancellationToken) -> Result<KernelChoice, String> {
+async fn get_kernel(
+    loaded: &Loaded,
+    variant: &Variant,
+    opts: &VmOptions,
+    dir: &RunDir,
+    events: &EventSink,
+    stop: &CancellationToken,
+) -> Result<KernelChoice, String> {
     let t0 = Instant::now();
     if let Some(bz) = &opts.kernel {
         if !bz.is_file() {
             return Err(format!("--kernel {}: no such file", bz.display()));
         }
         if !variant.patches.is_empty() {
-            events.note(Level::Warn, format!("--kernel: booting {} as it is; variant `{}`'s patches are not applied by lab", bz.display(), variant.name));
+            events.note(
+                Level::Warn,
+                format!("--kernel: booting {} as it is; variant `{}`'s patches are not applied by lab", bz.display(), variant.name),
+            );
         }
-        events.send(Event::KernelReady { key: format!("--kernel {}", bz.display()), bzimage: bz.display().to_string(), built: false, took_ms: 0 });
+        events.send(Event::KernelReady {
+            key: format!("--kernel {}", bz.display()),
+            bzimage: bz.display().to_string(),
+            built: false,
+            took_ms: 0,
+        });
         return Ok(KernelChoice { bzimage: bz.clone(), config: config_near(bz), patches: Vec::new() });
     }
     let req = kernel::request_for(loaded, variant);
@@ -147,7 +162,12 @@ async fn get_kernel(loaded: &Loaded, variant: &Variant, opts: &VmOptions, dir: &
         _ = stop.cancelled() => return Err("interrupted during the kernel build".into()),
     };
     let _ = std::os::unix::fs::symlink(&built.log, dir.file("kernel-build.log"));
-    events.send(Event::KernelReady { key: built.key.clone(), bzimage: built.bzimage.display().to_string(), built: built.built, took_ms: t0.elapsed().as_millis() as u64 });
+    events.send(Event::KernelReady {
+        key: built.key.clone(),
+        bzimage: built.bzimage.display().to_string(),
+        built: built.built,
+        took_ms: t0.elapsed().as_millis() as u64,
+    });
     Ok(KernelChoice { bzimage: built.bzimage, config: Some(built.config), patches: req.patches })
 }
 
@@ -219,7 +239,14 @@ enum End {
     Interrupted,
 }
 
-async fn boot_and_watch(loaded: &Loaded, variant: &Variant, opts: &VmOptions, events: &EventSink, dir: &RunDir, stop: CancellationToken) -> Result<RunReport, String> {
+async fn boot_and_watch(
+    loaded: &Loaded,
+    variant: &Variant,
+    opts: &VmOptions,
+    events: &EventSink,
+    dir: &RunDir,
+    stop: CancellationToken,
+) -> Result<RunReport, String> {
     let kernel = get_kernel(loaded, variant, opts, dir, events, &stop).await?;
     let _ = dir.save_config(kernel.config.as_deref());
     let _ = dir.save_patches(&kernel.patches);
@@ -364,7 +391,8 @@ async fn boot_and_watch(loaded: &Loaded, variant: &Variant, opts: &VmOptions, ev
         End::Verdict => match tokio::time::timeout(POWER_OFF_GRACE, child.wait()).await {
             Ok(s) => s.ok(),
             Err(_) => {
-                host_notes.push(format!("the guest did not power off within {} s of its verdict; QEMU was killed", POWER_OFF_GRACE.as_secs()));
+                host_notes
+                    .push(format!("the guest did not power off within {} s of its verdict; QEMU was killed", POWER_OFF_GRACE.as_secs()));
                 kill(&mut child).await
             }
         },
@@ -411,12 +439,20 @@ async fn boot_and_watch(loaded: &Loaded, variant: &Variant, opts: &VmOptions, ev
             RunReport { outcome, summary, notes }
         }
         End::Exited(status) => {
-            let message = format!("QEMU exited ({}) before the guest reported a verdict{}", describe_status(exit_status.unwrap_or(status)), if agent_up { String::new() } else { "; the guest agent never started".into() });
+            let message = format!(
+                "QEMU exited ({}) before the guest reported a verdict{}",
+                describe_status(exit_status.unwrap_or(status)),
+                if agent_up { String::new() } else { "; the guest agent never started".into() }
+            );
             events.send(Event::GuestFault { fault: GuestFault::Exited, message: message.clone(), lines: console_lines(REPORT_LINES) });
             RunReport::error(message)
         }
         End::BootTimeout => {
-            let message = format!("the guest agent sent nothing within {} s of QEMU starting ({} boot); QEMU was stopped", boot_timeout.as_secs(), choice.accel);
+            let message = format!(
+                "the guest agent sent nothing within {} s of QEMU starting ({} boot); QEMU was stopped",
+                boot_timeout.as_secs(),
+                choice.accel
+            );
             events.send(Event::GuestFault { fault: GuestFault::Hang, message: message.clone(), lines: console_lines(REPORT_LINES) });
             RunReport::error(message)
         }
@@ -465,7 +501,13 @@ fn event_name(ev: &Event) -> String {
 /// Arguments quoted for a shell, for the command line recorded in `qemu.log`.
 fn shell_words(args: &[String]) -> String {
     args.iter()
-        .map(|a| if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=,./:+".contains(c)) { a.clone() } else { format!("'{}'", a.replace('\'', "'\\''")) })
+        .map(|a| {
+            if a.chars().all(|c| c.is_ascii_alphanumeric() || "-_=,./:+".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -474,7 +516,8 @@ fn shell_words(args: &[String]) -> String {
 /// console to the user's terminal (Ctrl-A X quits QEMU; `exit` powers the guest off).
 pub async fn shell(loaded: &Loaded, variant: &Variant, opts: &VmOptions, events: EventSink, stop: CancellationToken) -> Result<(), String> {
     let root = opts.runs_dir.clone().unwrap_or_else(runs_root);
-    let dir = RunDir::create(&root, &loaded.scenario.name, &format!("{}-shell", variant.name)).map_err(|e| format!("cannot create the run directory: {e}"))?;
+    let dir = RunDir::create(&root, &loaded.scenario.name, &format!("{}-shell", variant.name))
+        .map_err(|e| format!("cannot create the run directory: {e}"))?;
     let kernel = get_kernel(loaded, variant, opts, &dir, &events, &stop).await?;
     let choice = kvm::choose(&opts.qemu, opts.accel).await;
     events.send(Event::VmStarting { accel: choice.accel.to_string(), reason: choice.reason.clone() });

@@ -62,9 +62,16 @@ impl GuestChannel {
     /// Opens the port named [`super::qemu::AGENT_PORT`].
     pub fn open() -> io::Result<GuestChannel> {
         let path = find_port(Path::new(VIRTIO_PORTS), super::qemu::AGENT_PORT).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, format!("no virtio-serial port named {} under {VIRTIO_PORTS} (is CONFIG_VIRTIO_CONSOLE set?)", super::qemu::AGENT_PORT))
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no virtio-serial port named {} under {VIRTIO_PORTS} (is CONFIG_VIRTIO_CONSOLE set?)", super::qemu::AGENT_PORT),
+            )
         })?;
-        let port = OpenOptions::new().read(true).write(true).open(&path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let port = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         Ok(GuestChannel { port, path })
     }
 

@@ -127,7 +127,12 @@ struct Pending {
 
 /// Reads the console from `reader` to its end: writes every byte to `log`, keeps the tail,
 /// and sends each fault on `faults`. Returns when QEMU closes the console.
-pub async fn watch(reader: impl AsyncRead + Unpin, log: &Path, tail: Tail, faults: mpsc::UnboundedSender<FaultReport>) -> std::io::Result<()> {
+pub async fn watch(
+    reader: impl AsyncRead + Unpin,
+    log: &Path,
+    tail: Tail,
+    faults: mpsc::UnboundedSender<FaultReport>,
+) -> std::io::Result<()> {
     let mut file = tokio::fs::File::create(log).await?;
     let mut lines = BufReader::new(reader);
     let mut buf = Vec::with_capacity(256);
@@ -250,7 +255,10 @@ mod tests {
             ("[   42.100400] Oops: 0000 [#1] PREEMPT SMP NOPTI", Some(GuestFault::Oops)),
             ("[   42.100000] BUG: kernel NULL pointer dereference, address: 0000000000000008", Some(GuestFault::Bug)),
             ("[   12.000000] kernel BUG at net/ipv4/route.c:1234!", Some(GuestFault::Bug)),
-            ("[   12.000000] general protection fault, probably for non-canonical address 0xdead000000000122: 0000 [#1] PREEMPT SMP", Some(GuestFault::Oops)),
+            (
+                "[   12.000000] general protection fault, probably for non-canonical address 0xdead000000000122: 0000 [#1] PREEMPT SMP",
+                Some(GuestFault::Oops),
+            ),
             ("[   60.123456] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:2:87]", Some(GuestFault::SoftLockup)),
             ("[  245.760000] INFO: task ip:312 blocked for more than 122 seconds.", Some(GuestFault::HungTask)),
             ("[   30.000000] WARNING: CPU: 0 PID: 1 at net/core/dev.c:10431 netdev_run_todo+0x2e/0x300", Some(GuestFault::Warning)),
@@ -330,7 +338,10 @@ mod tests {
             async move { watch(host, &log, Tail::default(), tx).await }
         });
         let t0 = Instant::now();
-        guest.write_all(b"[  245.760000] INFO: task ip:312 blocked for more than 122 seconds.\n[  245.760100]       Not tainted 6.1.0 #1\n").await.unwrap();
+        guest
+            .write_all(b"[  245.760000] INFO: task ip:312 blocked for more than 122 seconds.\n[  245.760100]       Not tainted 6.1.0 #1\n")
+            .await
+            .unwrap();
         let r = rx.recv().await.unwrap();
         assert!(t0.elapsed() <= WINDOW + Duration::from_millis(200), "reported after {:?}", t0.elapsed());
         assert_eq!(r.fault, GuestFault::HungTask);

@@ -57,8 +57,12 @@ impl GuestArgs {
             Some(other) => return Err(format!("{}={other}: expected run or shell", keys::MODE)),
             None => return Err(format!("{} missing from the kernel command line", keys::MODE)),
         };
-        let scenario = get(keys::SCENARIO).filter(|s| !s.is_empty()).ok_or_else(|| format!("{} missing from the kernel command line", keys::SCENARIO))?;
-        let variant = get(keys::VARIANT).filter(|s| !s.is_empty()).ok_or_else(|| format!("{} missing from the kernel command line", keys::VARIANT))?;
+        let scenario = get(keys::SCENARIO)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{} missing from the kernel command line", keys::SCENARIO))?;
+        let variant = get(keys::VARIANT)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| format!("{} missing from the kernel command line", keys::VARIANT))?;
         let winsize = match get(keys::WINSIZE) {
             None => None,
             Some(w) => Some(parse_winsize(&w).ok_or_else(|| format!("{}={w}: expected <columns>x<rows>", keys::WINSIZE))?),
@@ -84,7 +88,8 @@ pub fn guest_main() -> ! {
     std::env::set_var("HOME", "/root");
     std::panic::set_hook(Box::new(|info| say(&format!("panic: {info}"))));
     if let Err(payload) = std::panic::catch_unwind(agent) {
-        let what = payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+        let what =
+            payload.downcast_ref::<String>().cloned().or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
         say(&format!("the agent panicked ({what}); powering off"));
     }
     power_off()
@@ -104,7 +109,8 @@ fn agent() {
         }
     };
     // Read the scenario before tmpfs covers /tmp, /run, /root: the file may live there.
-    let text = std::fs::read_to_string(&args.scenario).map_err(|e| format!("cannot read scenario {} in the guest: {e}", args.scenario.display()));
+    let text =
+        std::fs::read_to_string(&args.scenario).map_err(|e| format!("cannot read scenario {} in the guest: {e}", args.scenario.display()));
     let problems = setup_filesystems();
     let _ = nix::unistd::sethostname("lab-guest");
     match args.mode {
@@ -277,7 +283,8 @@ fn shell_mode(args: &GuestArgs, text: Result<String, String>, problems: &[String
         say("topology up; network namespaces:");
         for n in topology.netns_names() {
             // The real name carries the run id: `<run id>-<name>` under /run/netns.
-            let real = topology.netns_path(&n).and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())).unwrap_or_else(|| n.clone());
+            let real =
+                topology.netns_path(&n).and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned())).unwrap_or_else(|| n.clone());
             say(&format!("  {n}: ip netns exec {real} bash"));
         }
     }
@@ -381,7 +388,16 @@ mod tests {
     fn parses_what_the_host_writes() {
         let line = kernel_cmdline(&request(GuestMode::Run)).unwrap();
         let a = GuestArgs::parse(&line).unwrap();
-        assert_eq!(a, GuestArgs { mode: GuestMode::Run, scenario: "/work/main/scenarios/fnhe-leak.yaml".into(), variant: "fixed".into(), term: None, winsize: None });
+        assert_eq!(
+            a,
+            GuestArgs {
+                mode: GuestMode::Run,
+                scenario: "/work/main/scenarios/fnhe-leak.yaml".into(),
+                variant: "fixed".into(),
+                term: None,
+                winsize: None
+            }
+        );
         let mut r = request(GuestMode::Shell);
         r.term = Some("xterm".into());
         r.winsize = Some((200, 50));

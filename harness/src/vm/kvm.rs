@@ -77,10 +77,25 @@ pub async fn probe(qemu: &Path) -> Result<Duration, String> {
 
 /// QEMU arguments of the probe: no devices, SeaBIOS's debug port on stdout.
 pub fn probe_args() -> Vec<String> {
-    ["-accel", "kvm", "-cpu", "host", "-nodefaults", "-display", "none", "-no-reboot", "-m", "64M", "-chardev", "stdio,id=bios", "-device", "isa-debugcon,iobase=0x402,chardev=bios"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-m",
+        "64M",
+        "-chardev",
+        "stdio,id=bios",
+        "-device",
+        "isa-debugcon,iobase=0x402,chardev=bios",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 /// The first `qemu-system-x86_64: ...` message, without the program name.
@@ -100,7 +115,10 @@ mod tests {
         let err = "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\nqemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion `ret == cpu->kvm_msr_buf->nmsrs' failed.\n";
         assert_eq!(first_error(err).as_deref(), Some("failed to set MSR 0x10a to 0x69"));
         assert_eq!(first_error("\n"), None);
-        assert_eq!(first_error("Could not access KVM kernel module: No such file or directory").as_deref(), Some("Could not access KVM kernel module: No such file or directory"));
+        assert_eq!(
+            first_error("Could not access KVM kernel module: No such file or directory").as_deref(),
+            Some("Could not access KVM kernel module: No such file or directory")
+        );
     }
 
     #[test]

@@ -132,7 +132,9 @@ pub fn console_args(console: &Console) -> Vec<String> {
     match console {
         Console::Captured => strings(&["-serial", "stdio", "-monitor", "none"]),
         // As -nographic does: Ctrl-C goes to the guest, Ctrl-A X quits, Ctrl-A C the monitor.
-        Console::Interactive => strings(&["-chardev", "stdio,id=con,mux=on,signal=off", "-serial", "chardev:con", "-mon", "chardev=con,mode=readline"]),
+        Console::Interactive => {
+            strings(&["-chardev", "stdio,id=con,mux=on,signal=off", "-serial", "chardev:con", "-mon", "chardev=con,mode=readline"])
+        }
     }
 }
 
@@ -378,7 +380,10 @@ mod tests {
         assert_eq!(values(&a, "-monitor"), ["none"]);
         assert_eq!(values(&a, "-fsdev"), ["local,id=root,path=/,security_model=none,readonly=on,multidevs=remap"]);
         assert_eq!(values(&a, "-chardev"), ["socket,id=agent,path=/runs/r1/agent.sock"]);
-        assert_eq!(values(&a, "-device"), ["virtio-9p-pci,fsdev=root,mount_tag=root", "virtio-serial-pci", "virtserialport,chardev=agent,name=lab.agent"]);
+        assert_eq!(
+            values(&a, "-device"),
+            ["virtio-9p-pci,fsdev=root,mount_tag=root", "virtio-serial-pci", "virtserialport,chardev=agent,name=lab.agent"]
+        );
     }
 
     #[test]

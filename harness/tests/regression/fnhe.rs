@@ -49,7 +49,9 @@ fn buggy_shows_signature() -> Result<(), Failed> {
     ensure(code == Some(0), "the buggy kernel must show the signature (exit 0)", &out)?;
     ensure(line.contains("waiting for cli-veth to become free. Usage count ="), "the matched line is the signature", &out)?;
     ensure(d.and_then(|d| d["since_anchor_ms"].as_u64()).is_some(), "the time after teardown is reported", &out)?;
-    let on_vm = events.iter().any(|e| e["event"] == "run_started" && e["backend"] == "vm" && e["kernel"].as_str().is_some_and(|k| k.starts_with("6.1")));
+    let on_vm = events
+        .iter()
+        .any(|e| e["event"] == "run_started" && e["backend"] == "vm" && e["kernel"].as_str().is_some_and(|k| k.starts_with("6.1")));
     ensure(on_vm, "the run happened in the 6.1 guest", &out)
 }
 
@@ -57,9 +59,15 @@ fn fixed_shows_none() -> Result<(), Failed> {
     let (code, events, out) = run(&["--variant", "fixed"])?;
     let d = decided(&events);
     ensure(code == Some(0), "the fixed kernel must not show the signature (exit 0)", &out)?;
-    ensure(d.is_some_and(|d| d["must"] == "not_appear" && d["met"] == true && d["observation"].is_null()), "leak-reported decided absent", &out)?;
+    ensure(
+        d.is_some_and(|d| d["must"] == "not_appear" && d["met"] == true && d["observation"].is_null()),
+        "leak-reported decided absent",
+        &out,
+    )?;
     // The debug patch is in the fixed kernel too: the sysctl was set, not skipped.
-    let set = events.iter().any(|e| e["event"] == "step_finished" && e["summary"].as_str().is_some_and(|s| s.starts_with("net.ipv4.route.ref_leak_test = 3000")));
+    let set = events.iter().any(|e| {
+        e["event"] == "step_finished" && e["summary"].as_str().is_some_and(|s| s.starts_with("net.ipv4.route.ref_leak_test = 3000"))
+    });
     ensure(set, "the debug sysctl exists in the fixed kernel and was set", &out)
 }
 
@@ -83,5 +91,9 @@ fn bad_patch() -> Result<(), Failed> {
     let out = lab().args(["kernel", "build"]).arg(root.join("scenarios/bad-patch.yaml")).output()?;
     let err = String::from_utf8_lossy(&out.stderr);
     ensure(out.status.code() == Some(2), "a patch that does not apply is the user's to fix: exit 2", &out)?;
-    ensure(err.contains("0001-wrong-context.patch") && err.contains("does not apply") && err.contains("net/ipv4/route.c: Hunk #1 FAILED"), "the error names the patch, the file and the hunk", &out)
+    ensure(
+        err.contains("0001-wrong-context.patch") && err.contains("does not apply") && err.contains("net/ipv4/route.c: Hunk #1 FAILED"),
+        "the error names the patch, the file and the hunk",
+        &out,
+    )
 }

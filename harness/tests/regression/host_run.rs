@@ -32,7 +32,11 @@ fn check_bad_input() -> Result<(), Failed> {
     ensure(out.status.code() == Some(2), "exit code 2 expected", &out)?;
     let err = String::from_utf8_lossy(&out.stderr);
     let want = format!("{}:", path.display());
-    ensure(err.contains(&want) && err.contains("field `topology.links[0].ends[1].netns`") && err.contains("unknown namespace `gateway`"), "diagnostic with file, field and cause expected", &out)
+    ensure(
+        err.contains(&want) && err.contains("field `topology.links[0].ends[1].netns`") && err.contains("unknown namespace `gateway`"),
+        "diagnostic with file, field and cause expected",
+        &out,
+    )
 }
 
 fn check_fnhe_leak() -> Result<(), Failed> {
@@ -89,7 +93,8 @@ fn host_buggy_is_not_met() -> Result<(), Failed> {
 
 /// Starts a host run and returns the child once its topology is up (read from its events).
 fn start_until_topology(extra: &[&str]) -> Result<std::process::Child, Failed> {
-    let mut child = lab().args(["run", "fnhe-leak", "--host", "--json"]).args(extra).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+    let mut child =
+        lab().args(["run", "fnhe-leak", "--host", "--json"]).args(extra).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     for line in lines.by_ref() {
@@ -129,7 +134,11 @@ fn sigkill_then_clean() -> Result<(), Failed> {
     child.wait()?;
     let left = lab_namespaces();
     if left.len() != 3 || sysctl(TIMEOUT_KEY) == before {
-        return Err(format!("a SIGKILLed run should leave its 3 namespaces and its sysctl (found {left:?}, {TIMEOUT_KEY}={})", sysctl(TIMEOUT_KEY)).into());
+        return Err(format!(
+            "a SIGKILLed run should leave its 3 namespaces and its sysctl (found {left:?}, {TIMEOUT_KEY}={})",
+            sysctl(TIMEOUT_KEY)
+        )
+        .into());
     }
     let out = lab().arg("clean").output()?;
     ensure(out.status.success(), "lab clean must succeed", &out)?;

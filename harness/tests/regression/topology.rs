@@ -131,10 +131,17 @@ fn built_as_planned() -> Result<(), Failed> {
     // The veths never reach the initial namespace.
     let host_links = ip(&["-o", "link", "show"])?;
     for ifname in IFNAMES {
-        check(!host_links.contains(&format!(" {ifname}@")) && !host_links.contains(&format!(" {ifname}:")), || format!("{ifname} is in the host namespace"))?;
+        check(!host_links.contains(&format!(" {ifname}@")) && !host_links.contains(&format!(" {ifname}:")), || {
+            format!("{ifname} is in the host namespace")
+        })?;
     }
     // `ip netns exec` works on our namespaces, and sees what the plan asked for.
-    let expect = [("cli", "cli-veth", "10.0.123.1/24"), ("gw", "cligw-veth", "10.0.123.254/24"), ("svr", "svr-veth", "192.168.123.1/24"), ("gw", "svrgw-veth", "192.168.123.254/24")];
+    let expect = [
+        ("cli", "cli-veth", "10.0.123.1/24"),
+        ("gw", "cligw-veth", "10.0.123.254/24"),
+        ("svr", "svr-veth", "192.168.123.1/24"),
+        ("gw", "svrgw-veth", "192.168.123.254/24"),
+    ];
     for (ns, ifname, addr) in expect {
         let real = format!("{id}-{ns}");
         let link = ip(&["netns", "exec", &real, "ip", "-d", "link", "show", ifname])?;
@@ -190,7 +197,9 @@ fn tcp_through_gw() -> Result<(), Failed> {
     (&stream).read_to_end(&mut back)?;
     writer.join().map_err(|_| fail("writer panicked"))??;
     let (got, peer) = server.join().map_err(|_| fail("server panicked"))??;
-    check(got == sent && back == sent, || format!("round trip lost bytes: sent {}, server got {}, back {}", sent.len(), got.len(), back.len()))?;
+    check(got == sent && back == sent, || {
+        format!("round trip lost bytes: sent {}, server got {}, back {}", sent.len(), got.len(), back.len())
+    })?;
     check(peer.ip().to_string() == "10.0.123.1", || format!("the server saw {peer}, not cli's address: not routed through gw"))?;
     // Without forwarding in gw the same exchange must fail: gw really is the path.
     sysctl::write(Some(&live.path("gw")), "net.ipv4.ip_forward", "0")?;
@@ -292,7 +301,9 @@ fn clean_dead_run() -> Result<(), Failed> {
         drop(topo);
     }
     drop(ledger);
-    check(netns_of(&run_id).len() == 3 && crate::support::sysctl(TIMEOUT_KEY) == "1", || "the dead run must leave its namespaces and sysctl".into())?;
+    check(netns_of(&run_id).len() == 3 && crate::support::sysctl(TIMEOUT_KEY) == "1", || {
+        "the dead run must leave its namespaces and sysctl".into()
+    })?;
     check(!cleanup::owner_alive(&serde_json::from_slice(&std::fs::read(&file)?)?), || format!("pid {dead} should be dead"))?;
     let report = cleanup::clean(false);
     let text = report.to_string();

@@ -17,7 +17,6 @@ use lab::engine::RunReport;
 use lab::event::{Event, EventSink, GuestFault, Outcome};
 use lab::vm::backend::{self, VmOptions};
 
-
 pub fn tests() -> Vec<Trial> {
     let trials = [
         ("vm::kernel_panic_at_boot_is_reported_within_seconds", panic_at_boot as fn() -> Result<(), Failed>),
@@ -90,7 +89,10 @@ struct Run {
 
 impl Run {
     fn faults(&self) -> Vec<(GuestFault, &str)> {
-        self.events.iter().filter_map(|e| if let Event::GuestFault { fault, message, .. } = e { Some((*fault, message.as_str())) } else { None }).collect()
+        self.events
+            .iter()
+            .filter_map(|e| if let Event::GuestFault { fault, message, .. } = e { Some((*fault, message.as_str())) } else { None })
+            .collect()
     }
 
     fn boot_ms(&self) -> Option<u64> {
@@ -144,7 +146,8 @@ fn run_vm(scenario: &str) -> Result<Run, Failed> {
         (report, events)
     });
     let took = t0.elapsed();
-    let dir = events.iter().find_map(|e| if let Event::Artifacts { dir } = e { Some(PathBuf::from(dir)) } else { None }).unwrap_or_default();
+    let dir =
+        events.iter().find_map(|e| if let Event::Artifacts { dir } = e { Some(PathBuf::from(dir)) } else { None }).unwrap_or_default();
     let run = Run { report, events, dir, took, _runs: runs };
     run.ensure(matches!(run.events.last(), Some(Event::Verdict { .. })), "the last event must be the verdict")?;
     run.ensure(qemu_processes(&run.dir).is_empty(), &format!("QEMU still running: {:?}", qemu_processes(&run.dir)))?;
@@ -171,8 +174,14 @@ fn panic_at_boot() -> Result<(), Failed> {
     let run = run_vm("vm-panic.yaml")?;
     run.ensure(run.report.outcome == Outcome::Error, "a panic is an error")?;
     // 6.1 says "Requested init /nonexistent failed (error -2)", older kernels "No working init found".
-    run.ensure(run.report.summary.contains("the guest kernel panicked: Kernel panic - not syncing") && run.report.summary.contains("init"), "the summary names the panic and its message")?;
-    run.ensure(run.faults().iter().any(|(f, m)| *f == GuestFault::Panic && m.starts_with("Kernel panic - not syncing")), "a GuestFault panic event")?;
+    run.ensure(
+        run.report.summary.contains("the guest kernel panicked: Kernel panic - not syncing") && run.report.summary.contains("init"),
+        "the summary names the panic and its message",
+    )?;
+    run.ensure(
+        run.faults().iter().any(|(f, m)| *f == GuestFault::Panic && m.starts_with("Kernel panic - not syncing")),
+        "a GuestFault panic event",
+    )?;
     run.ensure(run.boot_ms().is_none(), "no agent in a guest without init")?;
     // TCG boots to init in ~2.5 s; the fault must not wait for a boot timeout (60 s).
     run.ensure(run.took < Duration::from_secs(20), "reported within seconds")?;
@@ -183,7 +192,10 @@ fn panic_at_boot() -> Result<(), Failed> {
 fn hang_at_deadline() -> Result<(), Failed> {
     let run = run_vm("vm-hang.yaml")?;
     run.ensure(run.report.outcome == Outcome::Error, "a hang is an error")?;
-    run.ensure(run.faults().iter().any(|(f, m)| *f == GuestFault::Hang && m.contains("deadline of 8s")), "a GuestFault hang naming the deadline")?;
+    run.ensure(
+        run.faults().iter().any(|(f, m)| *f == GuestFault::Hang && m.contains("deadline of 8s")),
+        "a GuestFault hang naming the deadline",
+    )?;
     let started = run.events.iter().any(|e| matches!(e, Event::StepStarted { id: Some(id), .. } if id == "forever"));
     run.ensure(started, "the guest's step_started was streamed before the hang")?;
     let boot = Duration::from_millis(run.boot_ms().unwrap_or(0));
@@ -199,9 +211,15 @@ fn short_run() -> Result<(), Failed> {
     run.ensure(has(&|e| matches!(e, Event::VmStarting { .. })), "vm_starting")?;
     run.ensure(has(&|e| matches!(e, Event::RunStarted { backend, .. } if backend == "vm")), "the guest's run_started, backend vm")?;
     run.ensure(has(&|e| matches!(e, Event::StepFinished { id: Some(id), ok: true, .. } if id == "pause")), "the guest's step_finished")?;
-    run.ensure(has(&|e| matches!(e, Event::ExpectationDecided { id, met: true, .. } if id == "no-leak")), "the guest's expectation_decided")?;
+    run.ensure(
+        has(&|e| matches!(e, Event::ExpectationDecided { id, met: true, .. } if id == "no-leak")),
+        "the guest's expectation_decided",
+    )?;
     run.ensure(run.faults().is_empty(), "no guest fault")?;
-    let kinds: Vec<&str> = ["console.log", "events.jsonl", "verdict.json", "kernel.config", "patches.txt", "qemu.log"].into_iter().filter(|f| !run.dir.join(f).is_file()).collect();
+    let kinds: Vec<&str> = ["console.log", "events.jsonl", "verdict.json", "kernel.config", "patches.txt", "qemu.log"]
+        .into_iter()
+        .filter(|f| !run.dir.join(f).is_file())
+        .collect();
     run.ensure(kinds.is_empty(), &format!("artifacts missing: {kinds:?}"))?;
     let jsonl = std::fs::read_to_string(run.dir.join("events.jsonl"))?;
     run.ensure(jsonl.lines().count() == run.events.len(), "events.jsonl holds every event")?;

@@ -9,7 +9,26 @@ use super::{BuildProgress, KernelError};
 /// Compile/link lines Kbuild prints (`  CC      net/ipv4/route.o`).
 fn is_step(line: &str) -> bool {
     let word = line.split_whitespace().next().unwrap_or_default();
-    matches!(word, "CC" | "AS" | "LD" | "AR" | "OBJCOPY" | "HOSTCC" | "HOSTLD" | "GEN" | "UPD" | "CALL" | "SYSTBL" | "WRAP" | "MKELF" | "VDSO" | "RELOCS" | "ZOFFSET" | "VOFFSET" | "CPUSTR")
+    matches!(
+        word,
+        "CC" | "AS"
+            | "LD"
+            | "AR"
+            | "OBJCOPY"
+            | "HOSTCC"
+            | "HOSTLD"
+            | "GEN"
+            | "UPD"
+            | "CALL"
+            | "SYSTBL"
+            | "WRAP"
+            | "MKELF"
+            | "VDSO"
+            | "RELOCS"
+            | "ZOFFSET"
+            | "VOFFSET"
+            | "CPUSTR"
+    )
 }
 
 /// make dies with lab (and with this thread, which waits for it): a Ctrl-C'd or killed
@@ -27,7 +46,13 @@ fn die_with_parent(cmd: &mut Command) {
 
 /// Builds bzImage in `obj` from `src`; returns the number of Kbuild steps (for next time's
 /// progress estimate). Output is appended to `log`.
-pub fn make_bzimage(src: &Path, obj: &Path, estimate: u64, progress: &(dyn Fn(BuildProgress) + Sync), log: &mut std::fs::File) -> Result<u64, KernelError> {
+pub fn make_bzimage(
+    src: &Path,
+    obj: &Path,
+    estimate: u64,
+    progress: &(dyn Fn(BuildProgress) + Sync),
+    log: &mut std::fs::File,
+) -> Result<u64, KernelError> {
     let jobs = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut make = Command::new("make");
     die_with_parent(&mut make);
@@ -58,7 +83,10 @@ pub fn make_bzimage(src: &Path, obj: &Path, estimate: u64, progress: &(dyn Fn(Bu
     if !status.success() {
         let interesting: Vec<&String> = errors.iter().filter(|l| l.contains("error") || l.contains("Error")).take(6).collect();
         let shown = if interesting.is_empty() { errors.iter().rev().take(6).collect() } else { interesting };
-        return Err(KernelError::Tool { tool: "make bzImage".into(), detail: format!("{status}: {}", shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" | ")) });
+        return Err(KernelError::Tool {
+            tool: "make bzImage".into(),
+            detail: format!("{status}: {}", shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" | ")),
+        });
     }
     Ok(done)
 }

@@ -60,7 +60,13 @@ pub fn merge(src: &Path, scratch: &Path, fragments: &[PathBuf], log: &mut std::f
         requested.push((frag.clone(), parse(&text)));
     }
     run(
-        Command::new(src.join("scripts/kconfig/merge_config.sh")).current_dir(src).arg("-m").arg("-O").arg(scratch).arg(&config).args(fragments),
+        Command::new(src.join("scripts/kconfig/merge_config.sh"))
+            .current_dir(src)
+            .arg("-m")
+            .arg("-O")
+            .arg(scratch)
+            .arg(&config)
+            .args(fragments),
         "merge_config.sh",
         log,
     )?;
@@ -82,7 +88,8 @@ pub fn run(cmd: &mut Command, what: &str, log: &mut std::fs::File) -> Result<(),
     if out.status.success() {
         Ok(())
     } else {
-        let tail: Vec<String> = String::from_utf8_lossy(&out.stderr).lines().rev().take(8).map(String::from).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: Vec<String> =
+            String::from_utf8_lossy(&out.stderr).lines().rev().take(8).map(String::from).collect::<Vec<_>>().into_iter().rev().collect();
         Err(KernelError::Tool { tool: what.into(), detail: format!("failed ({}): {}", out.status, tail.join(" | ")) })
     }
 }

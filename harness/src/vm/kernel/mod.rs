@@ -54,7 +54,10 @@ pub struct BuiltKernel {
 pub enum BuildProgress {
     Phase(String),
     /// Kbuild steps done so far out of an estimate.
-    Compiled { done: u64, estimate: u64 },
+    Compiled {
+        done: u64,
+        estimate: u64,
+    },
 }
 
 /// Why a kernel could not be had.
@@ -88,7 +91,16 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Tools a build needs, checked up front so a missing one is named plainly.
-const TOOLS: &[(&str, &str)] = &[("make", "build-essential"), ("gcc", "build-essential"), ("patch", "patch"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"), ("tar", "tar"), ("xz", "xz-utils")];
+const TOOLS: &[(&str, &str)] = &[
+    ("make", "build-essential"),
+    ("gcc", "build-essential"),
+    ("patch", "patch"),
+    ("flex", "flex"),
+    ("bison", "bison"),
+    ("bc", "bc"),
+    ("tar", "tar"),
+    ("xz", "xz-utils"),
+];
 
 fn check_tools() -> Result<(), KernelError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -119,7 +131,8 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     let lock_path = cache.join(format!("build-{}.lock", req.base));
     let lock = File::create(&lock_path).map_err(|e| KernelError::io(&lock_path, e))?;
     progress(BuildProgress::Phase("waiting for the kernel build lock".into()));
-    let _lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| KernelError::io(&lock_path, e.into()))?;
+    let _lock =
+        nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| KernelError::io(&lock_path, e.into()))?;
 
     progress(BuildProgress::Phase(format!("unpacking linux-source-{} {version}", req.base)));
     let src = source::unpacked(&cache, &req.base, &version)?;
@@ -161,7 +174,10 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     let estimate_file = obj.join(".lab-steps");
     let estimate = std::fs::read_to_string(&estimate_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(1500);
     let steps = build::make_bzimage(&src, &obj, estimate, progress, &mut log).map_err(|e| match e {
-        KernelError::Tool { tool, detail } => KernelError::Tool { tool, detail: format!("{detail} (full log: {})", cache.join("kernels").join(&key).join("build.log").display()) },
+        KernelError::Tool { tool, detail } => KernelError::Tool {
+            tool,
+            detail: format!("{detail} (full log: {})", cache.join("kernels").join(&key).join("build.log").display()),
+        },
         e => e,
     });
     // Keep the log where the error message says it is, even on failure.
@@ -182,7 +198,14 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     let _ = std::fs::remove_dir_all(&out);
     std::fs::rename(&staging, &out).map_err(|e| KernelError::io(&out, e))?;
     remember(&remembered, &key)?;
-    Ok(BuiltKernel { bzimage, config: out.join("config"), key, built: true, log: out.join("build.log"), took_ms: started.elapsed().as_millis() as u64 })
+    Ok(BuiltKernel {
+        bzimage,
+        config: out.join("config"),
+        key,
+        built: true,
+        log: out.join("build.log"),
+        took_ms: started.elapsed().as_millis() as u64,
+    })
 }
 
 /// Hash of everything a build depends on as given: source, patch contents, fragment contents.
@@ -202,7 +225,14 @@ fn request_key(base: &str, version: &str, series: &[Patch], fragments: &[PathBuf
 fn cached(cache: &Path, key: &str, started: Instant) -> Option<BuiltKernel> {
     let out = cache.join("kernels").join(key);
     let bzimage = out.join("bzImage");
-    bzimage.is_file().then(|| BuiltKernel { bzimage, config: out.join("config"), key: key.to_string(), built: false, log: out.join("build.log"), took_ms: started.elapsed().as_millis() as u64 })
+    bzimage.is_file().then(|| BuiltKernel {
+        bzimage,
+        config: out.join("config"),
+        key: key.to_string(),
+        built: false,
+        log: out.join("build.log"),
+        took_ms: started.elapsed().as_millis() as u64,
+    })
 }
 
 fn remember(path: &Path, key: &str) -> Result<(), KernelError> {

@@ -72,7 +72,11 @@ pub fn describe_failure(output: &str) -> String {
             file = Some(f.trim().to_string());
         } else if line.starts_with("Hunk #") && line.contains("FAILED") {
             hunks.push(format!("{}: {}", file.as_deref().unwrap_or("?"), line.trim_end_matches('.')));
-        } else if line.contains("can't find file") || line.contains("No file to patch") || line.contains("Reversed (or previously applied)") || line.contains("malformed patch") {
+        } else if line.contains("can't find file")
+            || line.contains("No file to patch")
+            || line.contains("Reversed (or previously applied)")
+            || line.contains("malformed patch")
+        {
             other.push(line.trim().to_string());
         }
     }

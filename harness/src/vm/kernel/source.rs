@@ -40,7 +40,13 @@ pub fn unpacked(cache: &Path, base: &str, version: &str) -> Result<PathBuf, Kern
     std::fs::create_dir_all(&parent).map_err(|e| KernelError::io(&parent, e))?;
     let tmp = tempfile::Builder::new().prefix(".unpack-").tempdir_in(&parent).map_err(|e| KernelError::io(&parent, e))?;
     let tar = tarball(base);
-    let status = Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(tmp.path()).status().map_err(|e| KernelError::Tool { tool: "tar".into(), detail: e.to_string() })?;
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(tmp.path())
+        .status()
+        .map_err(|e| KernelError::Tool { tool: "tar".into(), detail: e.to_string() })?;
     if !status.success() {
         return Err(KernelError::Tool { tool: "tar".into(), detail: format!("unpacking {} failed ({status})", tar.display()) });
     }
