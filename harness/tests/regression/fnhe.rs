@@ -42,8 +42,21 @@ fn decided(events: &[Value]) -> Option<&Value> {
     events.iter().find(|e| e["event"] == "expectation_decided" && e["id"] == "leak-reported")
 }
 
+/// A race, not a certainty: the signature showed in 10 of 10 measured runs (40 s of churn),
+/// so one miss (exit 1, "not seen") earns one more run; two in a row fail the trial. Any
+/// other outcome is judged on the first run.
+const BUGGY_ATTEMPTS: usize = 2;
+
 fn buggy_shows_signature() -> Result<(), Failed> {
-    let (code, events, out) = run(&[])?;
+    let mut attempt = 1;
+    let (code, events, out) = loop {
+        let (code, events, out) = run(&[])?;
+        if code != Some(1) || attempt == BUGGY_ATTEMPTS {
+            break (code, events, out);
+        }
+        eprintln!("fnhe buggy: race not hit on attempt {attempt}; running once more");
+        attempt += 1;
+    };
     let d = decided(&events);
     let line = d.and_then(|d| d["observation"]["detail"].as_str()).unwrap_or_default();
     ensure(code == Some(0), "the buggy kernel must show the signature (exit 0)", &out)?;
