@@ -1,5 +1,6 @@
-//! `teardown: {}` — take the topology down now (links down, namespaces deleted), as the
-//! incident did; signatures that show after teardown are anchored to this step's end.
+//! `teardown: {}` — delete the namespaces now, as the incident did; signatures that show
+//! after teardown are anchored to this step's end. Initial-namespace sysctls stay set until
+//! the run ends: they shape how the kernel reports what happens next.
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -19,7 +20,7 @@ impl Step for Spec {
 
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>> {
         async move {
-            let report = ctx.env.topology.teardown(&ctx.env.ledger).await;
+            let report = ctx.env.topology.delete_namespaces(&ctx.env.ledger).await;
             if report.problems.is_empty() {
                 Ok(StepSummary::text(format!("removed {}", report.removed.join(", "))))
             } else {

@@ -147,13 +147,22 @@ impl Topology {
         }
     }
 
+    /// The end of a run: [`Topology::delete_namespaces`], then restores the global sysctls
+    /// recorded in `ledger`. Safe to call more than once.
+    pub async fn teardown(&self, ledger: &Ledger) -> TeardownReport {
+        let mut report = self.delete_namespaces(ledger).await;
+        report.problems.extend(ledger.restore_sysctls());
+        report
+    }
+
     /// Deletes the namespaces (lazy unmount + unlink, like `ip netns del`) after closing the
-    /// netlink sockets that pin them, then restores the global sysctls recorded in `ledger`.
+    /// netlink sockets that pin them. Global sysctls stay as the scenario set them: they
+    /// shape what the kernel reports after the namespaces go (the unregister timeout).
     /// The kernel destroys a namespace, and unregisters its interfaces, once nothing holds it
     /// any more; that happens in the background, so a leaked device reference shows up in
     /// the kernel log rather than blocking teardown. Safe to call more than once: a second
     /// call retries only what failed.
-    pub async fn teardown(&self, ledger: &Ledger) -> TeardownReport {
+    pub async fn delete_namespaces(&self, ledger: &Ledger) -> TeardownReport {
         let connections = {
             let mut state = self.state.lock().unwrap();
             state.torn_down = true;
@@ -181,7 +190,6 @@ impl Topology {
                 Err(e) => report.problems.push(format!("deleting namespace {} ({}): {e}", ns.name, ns.real_name)),
             }
         }
-        report.problems.extend(ledger.restore_sysctls());
         report
     }
 }
