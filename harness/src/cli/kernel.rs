@@ -4,7 +4,6 @@ use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{scenario_arg, Failure};
-use lab::scenario::{load, resolve_variant};
 use lab::vm::kernel::{ensure_built, missing_files, request_for, BuildProgress, KernelError};
 
 /// Kernel builds for the VM backend.
@@ -29,9 +28,7 @@ pub enum Action {
 
 pub fn main(args: Args) -> Result<u8, Failure> {
     let Action::Build { scenario, variant } = args.action;
-    let path = scenario_arg::resolve(&scenario).map_err(Failure::usage)?;
-    let loaded = load(&path).map_err(Failure::usage)?;
-    let variant = resolve_variant(&loaded.scenario, variant.as_deref()).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let (loaded, variant) = scenario_arg::load_variant(&scenario, variant.as_deref())?;
     let req = request_for(&loaded, &variant);
     let missing = missing_files(&req);
     if !missing.is_empty() {

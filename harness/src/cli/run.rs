@@ -7,7 +7,6 @@ use super::{exit, scenario_arg, Failure};
 use lab::engine::{self, RunOptions};
 use lab::event::EventSink;
 use lab::render::{self, Format};
-use lab::scenario::{load, resolve_variant};
 use lab::vm::backend::VmOptions;
 
 /// Run a scenario: build its topology, drive its steps, check its expectations.
@@ -34,9 +33,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
-    let path = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
-    let loaded = load(&path).map_err(Failure::usage)?;
-    let variant = resolve_variant(&loaded.scenario, args.variant.as_deref()).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref())?;
     need_root("run")?;
     let format = if args.json { Format::Json } else { Format::Timeline };
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;

@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
+use super::Failure;
+use lab::scenario::{load, resolve_variant, Loaded, Variant};
+
 /// The `scenarios/` directory: `$LAB_SCENARIOS`, else the nearest `scenarios/` at or above
 /// the current directory, else the one of the source tree `lab` was built from.
 pub fn scenarios_dir() -> PathBuf {
@@ -51,4 +54,12 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// What `run`, `shell` and `kernel build` start from: the scenario the user named, loaded and
+/// validated, and the variant asked for (or its default). Any problem is a usage error.
+pub fn load_variant(arg: &str, variant: Option<&str>) -> Result<(Loaded, Variant), Failure> {
+    let loaded = load(&resolve(arg).map_err(Failure::usage)?).map_err(Failure::usage)?;
+    let variant = resolve_variant(&loaded.scenario, variant).map_err(|e| Failure::usage(anyhow!(e)))?;
+    Ok((loaded, variant))
 }

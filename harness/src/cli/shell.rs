@@ -6,7 +6,6 @@ use anyhow::anyhow;
 use super::{scenario_arg, Failure};
 use lab::event::EventSink;
 use lab::render::{self, Format};
-use lab::scenario::{load, resolve_variant};
 use lab::vm::backend::VmOptions;
 
 /// Boot the scenario's kernel (as `lab run` would), build its topology and open an
@@ -24,9 +23,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
-    let path = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
-    let loaded = load(&path).map_err(Failure::usage)?;
-    let variant = resolve_variant(&loaded.scenario, args.variant.as_deref()).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref())?;
     super::run::need_root("shell")?;
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
     runtime.block_on(async {

@@ -41,15 +41,15 @@ impl Timeline {
 
     /// The line for `event`, or `None` for events not shown.
     pub fn line(&mut self, event: &Event) -> Option<String> {
-        if let Event::KernelProgress { phase, percent } = event {
-            return self.kernel_progress(phase, *percent);
-        }
-        if let Some(bar) = self.build.take() {
-            bar.finish_and_clear();
+        // Any other event ends the build's progress bar before its own line is printed.
+        if !matches!(event, Event::KernelProgress { .. }) {
+            if let Some(bar) = self.build.take() {
+                bar.finish_and_clear();
+            }
         }
         let t = |ms: &u64| format!("{:>7.1}s", *ms as f64 / 1000.0);
         Some(match event {
-            Event::KernelProgress { .. } => unreachable!("handled above"),
+            Event::KernelProgress { phase, percent } => return self.kernel_progress(phase, *percent),
             Event::RunStarted { scenario, variant, backend, kernel, run_id } => {
                 format!("▶ {scenario} (variant {variant}) on {backend}, kernel {kernel}, run {run_id}")
             }
