@@ -59,14 +59,18 @@ pub enum Outcome {
     NotMet,
     /// The run could not be carried out (a step failed, the guest crashed, interrupted).
     Error,
+    /// The scenario itself is wrong in a way only running it shows (a patch that does not
+    /// apply, a file it names is missing).
+    Invalid,
 }
 
 impl Outcome {
-    /// The process exit code: 0 met, 1 not met, 3 infrastructure error.
+    /// The process exit code: 0 met, 1 not met, 2 scenario error, 3 infrastructure error.
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Met => 0,
             Outcome::NotMet => 1,
+            Outcome::Invalid => 2,
             Outcome::Error => 3,
         }
     }
@@ -163,6 +167,14 @@ pub enum Event {
     VmStarting {
         accel: String,
         reason: String,
+    },
+    /// A KVM boot failed before the guest's first event; the run boots again under TCG.
+    AccelFallback {
+        from: String,
+        to: String,
+        reason: String,
+        /// QEMU's own lines (the KVM error and its register dump).
+        lines: Vec<String>,
     },
     /// The guest agent's first event arrived.
     VmAgentUp {

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod event;
 pub mod expect;
 pub mod kmsg;
+pub mod process;
 pub mod render;
 pub mod scenario;
 pub mod steps;

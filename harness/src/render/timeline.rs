@@ -100,6 +100,7 @@ impl Timeline {
                     Outcome::Met => ("32", "MET"),
                     Outcome::NotMet => ("31", "NOT MET"),
                     Outcome::Error => ("31", "ERROR"),
+                    Outcome::Invalid => ("31", "SCENARIO ERROR"),
                 };
                 let mut s = format!("{} {summary}", self.paint(code, &format!("■ {word}:")));
                 for n in notes {
@@ -112,6 +113,13 @@ impl Timeline {
                 format!("  kernel {} ({how}): {bzimage}", &key[..key.len().min(12)])
             }
             Event::VmStarting { accel, reason } => format!("  booting QEMU with {accel} ({reason})"),
+            Event::AccelFallback { from, to, reason, lines } => {
+                let mut s = self.paint("33", &format!("  {from} failed before the guest came up: {reason}; booting again with {to}"));
+                for l in lines.iter().take(6) {
+                    s.push_str(&format!("\n           | {l}"));
+                }
+                s
+            }
             Event::VmAgentUp { boot_ms } => format!("  guest agent up after {:.2} s", *boot_ms as f64 / 1000.0),
             Event::GuestFault { fault, message, lines } => {
                 let mut s = self.paint("31", &format!("  guest {fault:?}: {message}"));

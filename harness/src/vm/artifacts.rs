@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+use super::accel::AccelUsed;
 use crate::event::{Event, EventSink};
 
 /// Where run directories go: `$LAB_RUNS`, else `<cache_dir>/runs`.
@@ -71,9 +72,14 @@ impl RunDir {
         std::fs::write(self.file("patches.txt"), out)
     }
 
-    /// `verdict.json`: the verdict event as the report's summary.
-    pub fn save_verdict(&self, verdict: &Event) -> io::Result<()> {
-        let text = serde_json::to_string_pretty(verdict).expect("events serialize");
+    /// `verdict.json`: the verdict event as the report's summary, with the accelerator the
+    /// run used and any fallback.
+    pub fn save_verdict(&self, verdict: &Event, accel: Option<&AccelUsed>) -> io::Result<()> {
+        let mut json = serde_json::to_value(verdict).expect("events serialize");
+        if let Some(a) = accel {
+            json["accel"] = serde_json::to_value(a).expect("accel serializes");
+        }
+        let text = serde_json::to_string_pretty(&json).expect("json serializes");
         std::fs::write(self.file("verdict.json"), text + "\n")
     }
 
@@ -169,7 +175,7 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
         assert!(matches!(rx.recv().await, Some(Event::Note { .. })));
         assert_eq!(rx.recv().await, Some(verdict.clone()));
-        d.save_verdict(&verdict).unwrap();
+        d.save_verdict(&verdict, None).unwrap();
         assert!(std::fs::read_to_string(d.file("verdict.json")).unwrap().contains("\"outcome\": \"met\""));
     }
 }

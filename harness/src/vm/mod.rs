@@ -1,11 +1,18 @@
 //! The VM backend: build (or reuse) the scenario's kernel, boot it under QEMU, run the same
 //! engine inside as the guest agent, and stream its events back.
 
+pub mod accel;
 pub mod artifacts;
+pub mod attempt;
 pub mod backend;
 pub mod channel;
+pub mod conclude;
 pub mod console;
+pub mod error;
 pub mod guest;
 pub mod kernel;
-pub mod kvm;
+pub mod options;
+pub mod prepare;
 pub mod qemu;
+
+pub use error::VmError;

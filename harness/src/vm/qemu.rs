@@ -29,7 +29,8 @@ pub mod keys {
 }
 
 /// How QEMU runs guest code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Accel {
     /// Hardware virtualisation through `/dev/kvm`.
     Kvm,
