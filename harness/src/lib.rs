@@ -5,6 +5,7 @@
 //! The flow of a run: [`scenario`] (parse + validate) → a backend (host: [`engine`] here;
 //! VM: [`vm`], the same engine in the guest) → [`event`]s → [`render`]ers.
 
+pub mod backend;
 pub mod cleanup;
 pub mod engine;
 pub mod event;

@@ -2,11 +2,14 @@
 
 mod check;
 mod clean;
+mod doctor;
 mod kernel;
 mod list;
 mod run;
 mod scenario_arg;
 mod shell;
+mod signals;
+mod vm_args;
 
 use clap::{Parser, Subcommand};
 
@@ -61,6 +64,7 @@ pub enum Verb {
     Clean(clean::Args),
     Kernel(kernel::Args),
     Shell(shell::Args),
+    Doctor(doctor::Args),
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -71,5 +75,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Verb::Clean(a) => clean::main(a),
         Verb::Kernel(a) => kernel::main(a),
         Verb::Shell(a) => shell::main(a),
+        Verb::Doctor(a) => doctor::main(a),
     }
 }

@@ -1,12 +1,9 @@
 //! `lab shell`: a shell inside the scenario's kernel with its topology built, for the
 //! person debugging.
 
-use anyhow::anyhow;
-
-use super::{scenario_arg, Failure};
+use super::{scenario_arg, vm_args::VmArgs, Failure};
 use lab::event::EventSink;
 use lab::render::{self, Format};
-use lab::vm::backend::VmOptions;
 
 /// Boot the scenario's kernel (as `lab run` would), build its topology and open an
 /// interactive shell on the guest console. `exit` powers the guest off; Ctrl-A X quits QEMU.
@@ -17,9 +14,8 @@ pub struct Args {
     /// Variant whose kernel to boot; default: the scenario's default.
     #[arg(long)]
     pub variant: Option<String>,
-    /// Boot this bzImage instead of building the variant's kernel.
-    #[arg(long, value_name = "BZIMAGE")]
-    pub kernel: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub vm: VmArgs,
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
@@ -29,10 +25,9 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     runtime.block_on(async {
         let (events, rx) = EventSink::channel();
         let renderer = tokio::spawn(render::render(Format::Timeline, rx, |_| {}));
-        let vm = VmOptions { kernel: args.kernel.clone(), ..VmOptions::default() };
-        let result = lab::vm::backend::shell(&loaded, &variant, &vm, events, tokio_util::sync::CancellationToken::new()).await;
+        let result = lab::vm::backend::shell(&loaded, &variant, &args.vm.options(), events, tokio_util::sync::CancellationToken::new()).await;
         let _ = renderer.await;
-        result.map_err(|e| Failure::infra(anyhow!(e)))
+        result.map_err(|e| Failure { code: e.outcome().exit_code() as u8, error: e.into() })
     })?;
     Ok(super::exit::MET)
 }

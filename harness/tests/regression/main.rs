@@ -5,6 +5,7 @@
 
 use libtest_mimic::{Arguments, Trial};
 
+mod accel;
 mod fnhe;
 mod host_run;
 mod support;
@@ -17,6 +18,7 @@ fn main() {
     trials.extend(topology::tests());
     trials.extend(host_run::tests());
     trials.extend(vm::tests());
+    trials.extend(accel::tests());
     trials.extend(fnhe::tests());
     libtest_mimic::run(&args, trials).exit();
 }

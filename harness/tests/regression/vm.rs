@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use lab::engine::RunReport;
 use lab::event::{Event, EventSink, GuestFault, Outcome};
-use lab::vm::backend::{self, VmOptions};
+use lab::backend::{self, Backend};
+use lab::vm::backend::VmOptions;
 
 pub fn tests() -> Vec<Trial> {
     let trials = [
@@ -56,6 +57,10 @@ fn which(tool: &str) -> Option<PathBuf> {
 }
 
 /// The kernel every trial boots, built (or found in the cache) once.
+pub fn test_kernel() -> Result<PathBuf, Failed> {
+    kernel()
+}
+
 fn kernel() -> Result<PathBuf, Failed> {
     static KERNEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     KERNEL
@@ -79,11 +84,11 @@ pub fn vm_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// A finished VM run: its report, every event in order, the run directory, wall time.
-struct Run {
-    report: RunReport,
-    events: Vec<Event>,
-    dir: PathBuf,
-    took: Duration,
+pub struct Run {
+    pub report: RunReport,
+    pub events: Vec<Event>,
+    pub dir: PathBuf,
+    pub took: Duration,
     _runs: tempfile::TempDir,
 }
 
@@ -100,7 +105,7 @@ impl Run {
     }
 
     /// Fails with the report, the events and the console tail unless `cond` holds.
-    fn ensure(&self, cond: bool, what: &str) -> Result<(), Failed> {
+    pub fn ensure(&self, cond: bool, what: &str) -> Result<(), Failed> {
         if cond {
             return Ok(());
         }
@@ -122,23 +127,29 @@ impl Run {
 }
 
 fn run_vm(scenario: &str) -> Result<Run, Failed> {
+    run_vm_with(scenario, |o| o)
+}
+
+/// A VM run of `tests/data/<scenario>` through the library's one entry point, with the
+/// test kernel and `tune` applied to the options.
+pub fn run_vm_with(scenario: &str, tune: impl FnOnce(VmOptions) -> VmOptions) -> Result<Run, Failed> {
     let kernel = kernel()?;
     let _g = vm_lock();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(scenario);
     let loaded = lab::scenario::load(&path).map_err(|e| e.to_string())?;
     let variant = lab::scenario::resolve_variant(&loaded.scenario, None)?;
     let runs = tempfile::tempdir()?;
-    let opts = VmOptions {
+    let opts = tune(VmOptions {
         kernel: Some(kernel),
         lab_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_lab"))),
         runs_dir: Some(runs.path().to_path_buf()),
         ..VmOptions::default()
-    };
+    });
     let rt = tokio::runtime::Runtime::new()?;
     let t0 = Instant::now();
     let (report, events) = rt.block_on(async {
         let (sink, mut rx) = EventSink::channel();
-        let report = backend::run(&loaded, &variant, &opts, sink, CancellationToken::new()).await;
+        let report = backend::run(&loaded, &variant, &Backend::Vm(opts), sink, CancellationToken::new()).await;
         let mut events = Vec::new();
         while let Some(e) = rx.recv().await {
             events.push(e);

@@ -1,0 +1,30 @@
+//! The flags every verb that boots a VM shares: which kernel, which QEMU, which accelerator.
+
+use std::path::PathBuf;
+
+use lab::vm::backend::VmOptions;
+use lab::vm::qemu::Accel;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct VmArgs {
+    /// Boot this bzImage instead of building the variant's kernel.
+    #[arg(long, value_name = "BZIMAGE")]
+    pub kernel: Option<PathBuf>,
+    /// Accelerator: `kvm` or `tcg`. Default: what worked on this host before (`lab doctor`),
+    /// else a probe, with an automatic fall back to TCG if KVM fails before the guest is up.
+    #[arg(long, env = "LAB_ACCEL", value_parser = parse_accel)]
+    pub accel: Option<Accel>,
+    /// The QEMU binary (or a stand-in with the same command line).
+    #[arg(long, env = "LAB_QEMU", value_name = "PATH", default_value = "qemu-system-x86_64")]
+    pub qemu: PathBuf,
+}
+
+fn parse_accel(s: &str) -> Result<Accel, String> {
+    s.parse()
+}
+
+impl VmArgs {
+    pub fn options(&self) -> VmOptions {
+        VmOptions { kernel: self.kernel.clone(), qemu: self.qemu.clone(), accel: self.accel, ..VmOptions::default() }
+    }
+}
