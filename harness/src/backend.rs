@@ -40,7 +40,10 @@ pub async fn run(loaded: &Loaded, variant: &Variant, backend: &Backend, events: 
                 let (run_stop, events) = (run_stop.clone(), events.clone());
                 async move {
                     tokio::time::sleep(deadline).await;
-                    events.note(Level::Warn, format!("the scenario's deadline of {} passed: tearing down", humantime::format_duration(deadline)));
+                    events.note(
+                        Level::Warn,
+                        format!("the scenario's deadline of {} passed: tearing down", humantime::format_duration(deadline)),
+                    );
                     run_stop.cancel();
                 }
             });

@@ -5,6 +5,8 @@
 //! The flow of a run: [`scenario`] (parse + validate) → a backend (host: [`engine`] here;
 //! VM: [`vm`], the same engine in the guest) → [`event`]s → [`render`]ers.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod backend;
 pub mod cleanup;
 pub mod engine;

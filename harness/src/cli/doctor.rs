@@ -20,7 +20,8 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     let records = Records::default();
     let qemu = args.vm.qemu.clone();
     runtime.block_on(async {
-        let key = HostKey::current(&qemu).await.map_err(|e| Failure::infra(anyhow::anyhow!("cannot run {} --version: {e}", qemu.display())))?;
+        let key =
+            HostKey::current(&qemu).await.map_err(|e| Failure::infra(anyhow::anyhow!("cannot run {} --version: {e}", qemu.display())))?;
         println!("host:   {} on {} (kernel {})", key.qemu_version, key.cpu_model, key.host_kernel);
         println!("qemu:   {}", key.qemu);
         println!("record: {}", records.path(&key).display());

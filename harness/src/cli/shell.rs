@@ -25,7 +25,8 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     runtime.block_on(async {
         let (events, rx) = EventSink::channel();
         let renderer = tokio::spawn(render::render(Format::Timeline, rx, |_| {}));
-        let result = lab::vm::backend::shell(&loaded, &variant, &args.vm.options(), events, tokio_util::sync::CancellationToken::new()).await;
+        let result =
+            lab::vm::backend::shell(&loaded, &variant, &args.vm.options(), events, tokio_util::sync::CancellationToken::new()).await;
         let _ = renderer.await;
         result.map_err(|e| Failure { code: e.outcome().exit_code() as u8, error: e.into() })
     })?;

@@ -71,26 +71,10 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         Ok(l) => l,
         Err(e) => return RunReport::error(format!("cannot record the run under /run/lab: {e}")),
     };
-    let plan = topology::plan(&scenario.topology, &run_id);
-    let apply_started = Instant::now();
-    let topology = match Topology::apply(&plan, &ledger).await {
+    let topology = match build_topology(scenario, &run_id, &ledger, events, &clock).await {
         Ok(t) => t,
-        Err(e) => {
-            ledger.restore_sysctls();
-            ledger.finish();
-            return RunReport::error(format!("building the topology failed: {e}"));
-        }
+        Err(report) => return report,
     };
-    events.send(Event::TopologyUp {
-        at_ms: clock.now_ms(),
-        namespaces: topology
-            .netns_names()
-            .iter()
-            .map(|n| format!("{n} ({})", topology.netns_path(n).map(|p| p.display().to_string()).unwrap_or_default()))
-            .collect(),
-        links: scenario.topology.links.len(),
-        took_ms: apply_started.elapsed().as_millis() as u64,
-    });
     let env = Arc::new(RunEnv {
         scenario: scenario.clone(),
         variant: variant.clone(),
@@ -136,6 +120,37 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         env.ledger.clone().finish();
     }
     verdict(step_result, decisions, notes)
+}
+
+/// Plans and applies the topology and says so; on failure, puts back what was changed.
+async fn build_topology(
+    scenario: &Scenario,
+    run_id: &str,
+    ledger: &Ledger,
+    events: &EventSink,
+    clock: &RunClock,
+) -> Result<Topology, RunReport> {
+    let plan = topology::plan(&scenario.topology, run_id);
+    let apply_started = Instant::now();
+    let topology = match Topology::apply(&plan, ledger).await {
+        Ok(t) => t,
+        Err(e) => {
+            ledger.restore_sysctls();
+            ledger.clone().finish();
+            return Err(RunReport::error(format!("building the topology failed: {e}")));
+        }
+    };
+    events.send(Event::TopologyUp {
+        at_ms: clock.now_ms(),
+        namespaces: topology
+            .netns_names()
+            .iter()
+            .map(|n| format!("{n} ({})", topology.netns_path(n).map(|p| p.display().to_string()).unwrap_or_default()))
+            .collect(),
+        links: scenario.topology.links.len(),
+        took_ms: apply_started.elapsed().as_millis() as u64,
+    });
+    Ok(topology)
 }
 
 fn spawn_expectations(env: &Arc<RunEnv>) -> tokio::task::JoinSet<(String, Decision)> {

@@ -47,9 +47,23 @@ impl Timeline {
                 bar.finish_and_clear();
             }
         }
+        match event {
+            Event::KernelProgress { phase, percent } => self.kernel_progress(phase, *percent),
+            Event::KernelReady { .. }
+            | Event::VmStarting { .. }
+            | Event::AccelFallback { .. }
+            | Event::VmAgentUp { .. }
+            | Event::GuestFault { .. }
+            | Event::Artifacts { .. } => Some(self.vm_line(event)),
+            Event::Verdict { outcome, summary, notes } => Some(self.verdict_line(*outcome, summary, notes)),
+            _ => Some(self.run_line(event)),
+        }
+    }
+
+    /// Lines of the engine's own events: topology, steps, expectations, teardown.
+    fn run_line(&self, event: &Event) -> String {
         let t = |ms: &u64| format!("{:>7.1}s", *ms as f64 / 1000.0);
-        Some(match event {
-            Event::KernelProgress { phase, percent } => return self.kernel_progress(phase, *percent),
+        match event {
             Event::RunStarted { scenario, variant, backend, kernel, run_id } => {
                 format!("▶ {scenario} (variant {variant}) on {backend}, kernel {kernel}, run {run_id}")
             }
@@ -64,11 +78,7 @@ impl Timeline {
             Event::StepProgress { at_ms, step, message } => format!("{}   step {step}: {message}", t(at_ms)),
             Event::StepFinished { at_ms, step, kind, ok, summary, output, .. } => {
                 let mark = if *ok { self.paint("32", "✓") } else { self.paint("31", "✗") };
-                let mut s = format!("{} {mark} step {step} {kind}: {summary}", t(at_ms));
-                for l in output.iter().flat_map(|o| o.lines()) {
-                    s.push_str(&format!("\n           | {l}"));
-                }
-                s
+                indented(format!("{} {mark} step {step} {kind}: {summary}", t(at_ms)), output.iter().flat_map(|o| o.lines()))
             }
             Event::ExpectationArmed { at_ms, id, must, window_ms } => {
                 let what = if *must == Must::Appear { "must appear" } else { "must not appear" };
@@ -76,61 +86,63 @@ impl Timeline {
             }
             Event::ExpectationDecided { at_ms, id, met, reason, observation, .. } => {
                 let mark = if *met { self.paint("32", "✓") } else { self.paint("31", "✗") };
-                let mut s = format!("{} {mark} `{id}`: {reason}", t(at_ms));
-                if let Some(o) = observation {
-                    for c in &o.context {
-                        s.push_str(&format!("\n           | {c}"));
-                    }
-                }
-                s
+                indented(format!("{} {mark} `{id}`: {reason}", t(at_ms)), observation.iter().flat_map(|o| o.context.iter()))
             }
             Event::TeardownDone { at_ms, removed, problems } => {
-                let mut s = format!(
-                    "{} teardown: removed {}",
-                    t(at_ms),
-                    if removed.is_empty() { "nothing left".to_string() } else { removed.join(", ") }
-                );
+                let removed = if removed.is_empty() { "nothing left".to_string() } else { removed.join(", ") };
+                let mut s = format!("{} teardown: removed {removed}", t(at_ms));
                 for p in problems {
                     s.push_str(&self.paint("31", &format!("\n           ! {p}")));
                 }
                 s
             }
-            Event::Verdict { outcome, summary, notes } => {
-                let (code, word) = match outcome {
-                    Outcome::Met => ("32", "MET"),
-                    Outcome::NotMet => ("31", "NOT MET"),
-                    Outcome::Error => ("31", "ERROR"),
-                    Outcome::Invalid => ("31", "SCENARIO ERROR"),
-                };
-                let mut s = format!("{} {summary}", self.paint(code, &format!("■ {word}:")));
-                for n in notes {
-                    s.push_str(&format!("\n  note: {n}"));
-                }
-                s
-            }
+            other => format!("  {other:?}"),
+        }
+    }
+
+    /// Lines of the VM backend's events: kernel, accelerator, guest faults, artifacts.
+    fn vm_line(&self, event: &Event) -> String {
+        match event {
             Event::KernelReady { key, bzimage, built, took_ms } => {
                 let how = if *built { format!("built in {:.0} s", *took_ms as f64 / 1000.0) } else { "cached".into() };
                 format!("  kernel {} ({how}): {bzimage}", &key[..key.len().min(12)])
             }
             Event::VmStarting { accel, reason } => format!("  booting QEMU with {accel} ({reason})"),
-            Event::AccelFallback { from, to, reason, lines } => {
-                let mut s = self.paint("33", &format!("  {from} failed before the guest came up: {reason}; booting again with {to}"));
-                for l in lines.iter().take(6) {
-                    s.push_str(&format!("\n           | {l}"));
-                }
-                s
-            }
+            Event::AccelFallback { from, to, reason, lines } => indented(
+                self.paint("33", &format!("  {from} failed before the guest came up: {reason}; booting again with {to}")),
+                lines.iter().take(6),
+            ),
             Event::VmAgentUp { boot_ms } => format!("  guest agent up after {:.2} s", *boot_ms as f64 / 1000.0),
             Event::GuestFault { fault, message, lines } => {
-                let mut s = self.paint("31", &format!("  guest {fault:?}: {message}"));
-                for l in lines {
-                    s.push_str(&format!("\n           | {l}"));
-                }
-                s
+                indented(self.paint("31", &format!("  guest {fault:?}: {message}")), lines.iter())
             }
             Event::Artifacts { dir } => format!("  artifacts: {dir}"),
-        })
+            other => format!("  {other:?}"),
+        }
     }
+
+    fn verdict_line(&self, outcome: Outcome, summary: &str, notes: &[String]) -> String {
+        let (code, word) = match outcome {
+            Outcome::Met => ("32", "MET"),
+            Outcome::NotMet => ("31", "NOT MET"),
+            Outcome::Error => ("31", "ERROR"),
+            Outcome::Invalid => ("31", "SCENARIO ERROR"),
+        };
+        let mut s = format!("{} {summary}", self.paint(code, &format!("■ {word}:")));
+        for n in notes {
+            s.push_str(&format!("\n  note: {n}"));
+        }
+        s
+    }
+}
+
+/// `first`, then each of `lines` indented under it with a bar.
+fn indented<S: AsRef<str>>(first: String, lines: impl Iterator<Item = S>) -> String {
+    let mut s = first;
+    for l in lines {
+        s.push_str(&format!("\n           | {}", l.as_ref()));
+    }
+    s
 }
 
 #[cfg(test)]

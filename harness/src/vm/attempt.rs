@@ -197,8 +197,9 @@ impl Watch<'_> {
     }
 
     fn on_stderr(&mut self, line: &str) -> Option<End> {
-        signs::accel_failure(line)
-            .map(|what| End::AccelFailed(AccelFailure { summary: format!("{what}: {}", signs::strip_program(line)), lines: vec![line.into()] }))
+        signs::accel_failure(line).map(|what| {
+            End::AccelFailed(AccelFailure { summary: format!("{what}: {}", signs::strip_program(line)), lines: vec![line.into()] })
+        })
     }
 
     fn on_timer(&self) -> End {
@@ -260,7 +261,10 @@ impl Running {
             End::Verdict => match tokio::time::timeout(POWER_OFF_GRACE, self.child.wait()).await {
                 Ok(s) => s.ok(),
                 Err(_) => {
-                    notes.push(format!("the guest did not power off within {} s of its verdict; QEMU was killed", POWER_OFF_GRACE.as_secs()));
+                    notes.push(format!(
+                        "the guest did not power off within {} s of its verdict; QEMU was killed",
+                        POWER_OFF_GRACE.as_secs()
+                    ));
                     kill(&mut self.child).await
                 }
             },
@@ -274,7 +278,9 @@ impl Running {
         // A verdict may have arrived together with QEMU's exit.
         while let Ok(item) = self.guest.try_recv() {
             match item {
-                Ok(Event::Verdict { outcome, summary, notes }) if verdict.is_none() => verdict = Some(GuestVerdict { outcome, summary, notes }),
+                Ok(Event::Verdict { outcome, summary, notes }) if verdict.is_none() => {
+                    verdict = Some(GuestVerdict { outcome, summary, notes })
+                }
                 Ok(ev) => rules.events.send(ev),
                 Err(_) => {}
             }

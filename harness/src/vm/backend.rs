@@ -162,7 +162,13 @@ async fn launch(
 ///
 /// An interactive console cannot be watched for the agent, so the shell only uses KVM
 /// where a `lab run` has seen a kernel boot under it; otherwise TCG.
-pub async fn shell(loaded: &Loaded, variant: &Variant, opts: &VmOptions, events: EventSink, stop: CancellationToken) -> Result<(), VmError> {
+pub async fn shell(
+    loaded: &Loaded,
+    variant: &Variant,
+    opts: &VmOptions,
+    events: EventSink,
+    stop: CancellationToken,
+) -> Result<(), VmError> {
     let root = opts.runs_dir.clone().unwrap_or_else(runs_root);
     let dir = RunDir::create(&root, &loaded.scenario.name, &format!("{}-shell", variant.name)).map_err(VmError::RunDir)?;
     let prepared = prepare(loaded, variant, opts, GuestMode::Shell, &dir, &events, &stop).await?;

@@ -120,7 +120,9 @@ pub fn conclude(w: &Watched) -> Conclusion {
             RunReport::error(message)
         }
     };
-    notes.extend(w.late_faults.iter().filter(|f| !w.fatal(f)).map(|f| format!("{}: {} (see console.log)", console::describe(f.fault), f.message)));
+    notes.extend(
+        w.late_faults.iter().filter(|f| !w.fatal(f)).map(|f| format!("{}: {} (see console.log)", console::describe(f.fault), f.message)),
+    );
     notes.extend(w.notes.iter().cloned());
     Conclusion { report: RunReport { notes: [report.notes, notes].concat(), ..report }, events }
 }
@@ -130,7 +132,11 @@ fn stopped(w: &Watched, end: &End) -> (GuestFault, String) {
     match end {
         End::BootTimeout => (
             GuestFault::Hang,
-            format!("the guest agent sent nothing within {} s of QEMU starting ({} boot); QEMU was stopped", w.boot_timeout.as_secs(), w.accel),
+            format!(
+                "the guest agent sent nothing within {} s of QEMU starting ({} boot); QEMU was stopped",
+                w.boot_timeout.as_secs(),
+                w.accel
+            ),
         ),
         End::Deadline => (
             GuestFault::Hang,

@@ -96,7 +96,12 @@ fn given_kernel(bz: &Path, variant: &Variant, events: &EventSink) -> Result<Kern
             format!("--kernel: booting {} as it is; variant `{}`'s patches are not applied by lab", bz.display(), variant.name),
         );
     }
-    events.send(Event::KernelReady { key: format!("--kernel {}", bz.display()), bzimage: bz.display().to_string(), built: false, took_ms: 0 });
+    events.send(Event::KernelReady {
+        key: format!("--kernel {}", bz.display()),
+        bzimage: bz.display().to_string(),
+        built: false,
+        took_ms: 0,
+    });
     Ok(KernelChoice { bzimage: bz.to_path_buf(), config: config_near(bz), patches: Vec::new() })
 }
 

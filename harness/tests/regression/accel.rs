@@ -47,7 +47,10 @@ fn run_as(mode: &str, records: &Path) -> Result<Run, Failed> {
 }
 
 fn starts(run: &Run) -> Vec<(String, String)> {
-    run.events.iter().filter_map(|e| if let Event::VmStarting { accel, reason } = e { Some((accel.clone(), reason.clone())) } else { None }).collect()
+    run.events
+        .iter()
+        .filter_map(|e| if let Event::VmStarting { accel, reason } = e { Some((accel.clone(), reason.clone())) } else { None })
+        .collect()
 }
 
 fn fallbacks(run: &Run) -> Vec<&Event> {
@@ -66,7 +69,8 @@ fn internal_error_falls_back() -> Result<(), Failed> {
     first.ensure(named, "an accel_fallback event names KVM's error and carries QEMU's lines")?;
     let verdict: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(first.dir.join("verdict.json"))?)?;
     first.ensure(
-        verdict["accel"]["used"] == "tcg" && verdict["accel"]["fallback_from"][1].as_str().is_some_and(|r| r.contains("KVM internal error")),
+        verdict["accel"]["used"] == "tcg"
+            && verdict["accel"]["fallback_from"][1].as_str().is_some_and(|r| r.contains("KVM internal error")),
         &format!("verdict.json says TCG was used after KVM failed: {verdict}"),
     )?;
     first.ensure(first.dir.join("kvm-qemu.log").is_file(), "the failed KVM attempt's QEMU log is kept")?;
@@ -77,7 +81,8 @@ fn internal_error_falls_back() -> Result<(), Failed> {
     second.ensure(second.report.outcome == Outcome::Met, "the second run meets its expectation")?;
     second.ensure(fallbacks(&second).is_empty(), "the second run does not try KVM again")?;
     second.ensure(
-        starts(&second) == vec![("tcg".to_string(), starts(&second)[0].1.clone())] && starts(&second)[0].1.contains("KVM failed here before"),
+        starts(&second) == vec![("tcg".to_string(), starts(&second)[0].1.clone())]
+            && starts(&second)[0].1.contains("KVM failed here before"),
         &format!("the second run boots TCG first, from the record: {:?}", starts(&second)),
     )?;
     eprintln!("accel fallback: first run {:?} (with the failed KVM attempt), second {:?}", first.took, second.took);
@@ -104,7 +109,8 @@ fn cli_fallback_and_doctor() -> Result<(), Failed> {
     let kernel = crate::vm::test_kernel()?;
     let _vm = crate::vm::vm_lock();
     let standin = standin();
-    let doctor = |extra: &[&str]| lab().env("LAB_STANDIN_KVM", "internal-error").arg("doctor").arg("--qemu").arg(&standin).args(extra).output();
+    let doctor =
+        |extra: &[&str]| lab().env("LAB_STANDIN_KVM", "internal-error").arg("doctor").arg("--qemu").arg(&standin).args(extra).output();
     let out = doctor(&["--forget"])?;
     ensure(out.status.success(), "lab doctor --forget runs", &out)?;
     let runs = tempfile::tempdir()?;

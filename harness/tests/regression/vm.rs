@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use libtest_mimic::{Failed, Trial};
 use tokio_util::sync::CancellationToken;
 
+use lab::backend::{self, Backend};
 use lab::engine::RunReport;
 use lab::event::{Event, EventSink, GuestFault, Outcome};
-use lab::backend::{self, Backend};
 use lab::vm::backend::VmOptions;
 
 pub fn tests() -> Vec<Trial> {

@@ -35,7 +35,11 @@ impl ProbeFinding {
             (Err(why), _) => (false, why.clone()),
             (Ok(kvm), Some(Ok(tcg))) if kvm > tcg => (
                 false,
-                format!("KVM ran SeaBIOS in {} ms, slower than TCG's {} ms (a nested or paravirtual KVM)", kvm.as_millis(), tcg.as_millis()),
+                format!(
+                    "KVM ran SeaBIOS in {} ms, slower than TCG's {} ms (a nested or paravirtual KVM)",
+                    kvm.as_millis(),
+                    tcg.as_millis()
+                ),
             ),
             (Ok(kvm), Some(Ok(tcg))) => (true, format!("KVM ran SeaBIOS in {} ms, TCG in {} ms", kvm.as_millis(), tcg.as_millis())),
             (Ok(kvm), _) => (true, format!("KVM ran SeaBIOS in {} ms", kvm.as_millis())),
@@ -105,9 +109,20 @@ async fn run_firmware(qemu: &Path, accel: Accel) -> Result<Duration, String> {
 pub fn probe_args(accel: Accel) -> Vec<String> {
     let mut a = crate::vm::qemu::accel_args(accel);
     a.extend(
-        ["-nodefaults", "-display", "none", "-no-reboot", "-m", "64M", "-chardev", "stdio,id=bios", "-device", "isa-debugcon,iobase=0x402,chardev=bios"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-m",
+            "64M",
+            "-chardev",
+            "stdio,id=bios",
+            "-device",
+            "isa-debugcon,iobase=0x402,chardev=bios",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     a
 }

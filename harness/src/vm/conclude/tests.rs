@@ -29,7 +29,12 @@ fn panic() -> FaultReport {
 }
 
 fn soft_lockup() -> FaultReport {
-    FaultReport { fault: GuestFault::SoftLockup, message: "watchdog: BUG: soft lockup - CPU#1 stuck for 22s!".into(), lines: vec![], fatal: true }
+    FaultReport {
+        fault: GuestFault::SoftLockup,
+        message: "watchdog: BUG: soft lockup - CPU#1 stuck for 22s!".into(),
+        lines: vec![],
+        fatal: true,
+    }
 }
 
 fn killed() -> ExitStatus {
@@ -68,7 +73,11 @@ fn a_panic_after_the_verdict_keeps_the_verdict_and_notes_the_panic() {
     let w = Watched { verdict: verdict(Outcome::NotMet), late_faults: vec![panic()], ..watched(End::Exited(ExitStatus::from_raw(0))) };
     let c = conclude(&w);
     assert_eq!(c.report.outcome, Outcome::NotMet);
-    assert!(c.report.notes.iter().any(|n| n == "after its verdict, the guest kernel panicked: Kernel panic - not syncing: oops"), "{:?}", c.report.notes);
+    assert!(
+        c.report.notes.iter().any(|n| n == "after its verdict, the guest kernel panicked: Kernel panic - not syncing: oops"),
+        "{:?}",
+        c.report.notes
+    );
     assert_eq!(c.events.len(), 1, "the late panic is still shown");
 }
 
@@ -125,7 +134,10 @@ fn a_fatal_fault_during_the_run_is_the_report() {
 }
 
 fn internal_error() -> AccelFailure {
-    AccelFailure { summary: "KVM internal error: KVM internal error. Suberror: 1".into(), lines: vec!["KVM internal error. Suberror: 1".into(), "emulation failure".into()] }
+    AccelFailure {
+        summary: "KVM internal error: KVM internal error. Suberror: 1".into(),
+        lines: vec!["KVM internal error. Suberror: 1".into(), "emulation failure".into()],
+    }
 }
 
 #[test]
