@@ -108,5 +108,14 @@ fn bad_patch() -> Result<(), Failed> {
         err.contains("0001-wrong-context.patch") && err.contains("does not apply") && err.contains("net/ipv4/route.c: Hunk #1 FAILED"),
         "the error names the patch, the file and the hunk",
         &out,
+    )?;
+    // `lab run` says the same with the same exit code, before booting anything.
+    let out = lab().args(["run", "--json"]).arg(root.join("scenarios/bad-patch.yaml")).output()?;
+    ensure(out.status.code() == Some(2), "lab run: a patch that does not apply exits 2 as well", &out)?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    ensure(
+        stdout.contains("\"outcome\":\"invalid\"") && stdout.contains("0001-wrong-context.patch") && !stdout.contains("vm_starting"),
+        "its verdict is a scenario error naming the patch, and no VM was started",
+        &out,
     )
 }
