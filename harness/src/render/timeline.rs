@@ -105,7 +105,8 @@ impl Timeline {
         match event {
             Event::KernelReady { key, bzimage, built, took_ms } => {
                 let how = if *built { format!("built in {:.0} s", *took_ms as f64 / 1000.0) } else { "cached".into() };
-                format!("  kernel {} ({how}): {bzimage}", &key[..key.len().min(12)])
+                let name = if key.starts_with("--kernel") { "given" } else { &key[..key.len().min(12)] };
+                format!("  kernel {name} ({how}): {bzimage}")
             }
             Event::VmStarting { accel, reason } => format!("  booting QEMU with {accel} ({reason})"),
             Event::AccelFallback { from, to, reason, lines } => indented(

@@ -197,9 +197,8 @@ impl Watch<'_> {
     }
 
     fn on_stderr(&mut self, line: &str) -> Option<End> {
-        signs::accel_failure(line).map(|what| {
-            End::AccelFailed(AccelFailure { summary: format!("{what}: {}", signs::strip_program(line)), lines: vec![line.into()] })
-        })
+        signs::accel_failure(line)
+            .map(|what| End::AccelFailed(AccelFailure { summary: signs::describe(what, line), lines: vec![line.into()] }))
     }
 
     fn on_timer(&self) -> End {

@@ -34,10 +34,17 @@ pub struct AccelFailure {
 /// The first failure in `stderr`, if any, with the lines from it on (at most `max`).
 pub fn first_failure(stderr: &[String], max: usize) -> Option<AccelFailure> {
     let (at, what) = stderr.iter().enumerate().find_map(|(i, l)| accel_failure(l).map(|w| (i, w)))?;
-    Some(AccelFailure {
-        summary: format!("{what}: {}", strip_program(&stderr[at])),
-        lines: stderr[at..].iter().take(max).cloned().collect(),
-    })
+    Some(AccelFailure { summary: describe(what, &stderr[at]), lines: stderr[at..].iter().take(max).cloned().collect() })
+}
+
+/// `what` and QEMU's own words, without saying the same thing twice.
+pub fn describe(what: &str, line: &str) -> String {
+    let words = strip_program(line);
+    if words.starts_with(what) {
+        words.to_string()
+    } else {
+        format!("{what}: {words}")
+    }
 }
 
 /// `qemu-system-x86_64: error: failed to set MSR ...` -> `failed to set MSR ...`.
@@ -77,7 +84,7 @@ Code=48 8b 4e 28 48 89 c8 <f0> 48 0f c7 4e 20 0f 94 c0 84 c0\n";
     #[test]
     fn the_internal_error_after_a_good_probe_is_caught_with_its_dump() {
         let f = first_failure(&lines(INTERNAL_ERROR), 10).unwrap();
-        assert_eq!(f.summary, "KVM internal error: KVM internal error. Suberror: 1");
+        assert_eq!(f.summary, "KVM internal error. Suberror: 1");
         assert!(f.lines.iter().any(|l| l == "emulation failure"));
         assert!(f.lines.last().unwrap().starts_with("Code="));
         assert_eq!(first_failure(&lines(INTERNAL_ERROR), 2).unwrap().lines.len(), 2);

@@ -135,7 +135,7 @@ fn a_fatal_fault_during_the_run_is_the_report() {
 
 fn internal_error() -> AccelFailure {
     AccelFailure {
-        summary: "KVM internal error: KVM internal error. Suberror: 1".into(),
+        summary: "KVM internal error. Suberror: 1".into(),
         lines: vec!["KVM internal error. Suberror: 1".into(), "emulation failure".into()],
     }
 }
@@ -145,7 +145,7 @@ fn kvm_failing_before_the_guest_is_worth_a_tcg_boot() {
     let w = Watched { accel: Accel::Kvm, agent_up: false, ..watched(End::AccelFailed(internal_error())) };
     assert_eq!(w.accel_failed_early(), Some(internal_error()));
     let c = conclude(&w);
-    assert_eq!(c.report.summary, "kvm failed before the guest came up: KVM internal error: KVM internal error. Suberror: 1");
+    assert_eq!(c.report.summary, "kvm failed before the guest came up: KVM internal error. Suberror: 1");
     assert!(c.report.notes.contains(&"qemu: emulation failure".to_string()));
 }
 
@@ -166,7 +166,7 @@ fn kvm_aborting_at_start_or_crawling_is_worth_a_tcg_boot_too() {
 fn no_fallback_once_the_guest_ran_or_under_tcg_or_for_a_kernel_fault() {
     let ran = Watched { accel: Accel::Kvm, agent_up: true, ..watched(End::AccelFailed(internal_error())) };
     assert_eq!(ran.accel_failed_early(), None);
-    assert_eq!(conclude(&ran).report.summary, "kvm failed while the guest ran: KVM internal error: KVM internal error. Suberror: 1");
+    assert_eq!(conclude(&ran).report.summary, "kvm failed while the guest ran: KVM internal error. Suberror: 1");
     let tcg = Watched { agent_up: false, ..watched(End::BootTimeout) };
     assert_eq!(tcg.accel_failed_early(), None);
     let panicked = Watched { accel: Accel::Kvm, agent_up: false, ..watched(End::Fault(panic())) };
