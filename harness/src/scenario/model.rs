@@ -12,8 +12,15 @@ use ipnet::IpNet;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+// The one upward edge of `scenario`, by design: a step or condition kind's YAML spec lives
+// with its driver (`steps/<kind>.rs`, `expect/<kind>.rs`), and the registries of kinds are
+// what a step entry or an expectation holds. Every other file of `scenario/` depends only on
+// this one, `event` and itself; the kinds' checks are reached through these two types.
 use crate::expect::ConditionKind;
 use crate::steps::StepKind;
+
+/// Written in expectations, carried by events: it lives with the events, below `scenario`.
+pub use crate::event::{GuestFault, Must};
 
 /// One incident, written down once.
 #[derive(Debug, Clone, Deserialize)]
@@ -71,7 +78,7 @@ pub struct KernelSpec {
     /// Kernel reports that are expected side effects of the scenario's debug patches
     /// (`soft_lockup` from a deliberate busy-wait): reported and noted, but the run goes on.
     #[serde(default)]
-    pub tolerate: Vec<crate::event::GuestFault>,
+    pub tolerate: Vec<GuestFault>,
 }
 
 fn default_kernel_base() -> String {
@@ -222,6 +229,16 @@ pub struct StepEntry {
     pub kind: StepKind,
 }
 
+impl StepEntry {
+    /// The steps nested in this one (a `concurrent` group's), else none.
+    pub fn nested(&self) -> &[StepEntry] {
+        match &self.kind {
+            StepKind::Concurrent(group) => &group.steps,
+            _ => &[],
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for StepEntry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -245,16 +262,6 @@ impl<'de> Deserialize<'de> for StepEntry {
         }
         d.deserialize_map(V)
     }
-}
-
-/// Whether an expectation's condition must be seen or must not be seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Must {
-    /// Seen at least once between the anchor and `within` after it.
-    Appear,
-    /// Not seen at any time from the anchor until `within` after it.
-    NotAppear,
 }
 
 /// An expectation: one key names the condition kind; `id`, `must`, `after` and `within`
