@@ -10,6 +10,9 @@
 //! Everything a run creates is also tagged: namespace names start with the run id
 //! (`lab3fa9c1-cli`) and interfaces carry it as their alias, so leftovers are recognisable
 //! even without a ledger.
+//!
+//! Below the topology: it records what the topology creates and undoes it with the plain
+//! kernel interfaces of [`crate::sys`], never through the topology.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -20,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::topology::{netns, sysctl};
+use crate::sys::{netns, sysctl};
 
 /// Where ledgers are kept.
 pub const RUNS_DIR: &str = "/run/lab/runs";
@@ -139,6 +142,19 @@ impl Ledger {
                 r.sysctls.push(SysctlRecord { key: key.to_string(), original: original.to_string() });
             }
         });
+    }
+
+    /// Sets a global sysctl (of the caller's namespace: the initial one, for `lab`), recording
+    /// its original value *before* writing, so a run killed right after still has it restored
+    /// by `lab clean`. Returns the original; `Ok(None)` (and nothing written) when the key does
+    /// not exist on this kernel. A key changed twice keeps its first original.
+    pub fn set_sysctl(&self, key: &str, value: &str) -> io::Result<Option<String>> {
+        let Some(original) = sysctl::read(None, key)? else {
+            return Ok(None);
+        };
+        self.record_sysctl(key, &original);
+        sysctl::write(None, key, value)?;
+        Ok(Some(original))
     }
 
     /// Restores every recorded sysctl (latest first) and forgets those restored. Returns

@@ -8,9 +8,9 @@ use regex::Regex;
 use serde::Deserialize;
 
 use super::Condition;
-use crate::engine::RunEnv;
 use crate::event::Observation;
 use crate::kmsg::{KernelLog, LogLine};
+use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 /// Lines of context kept before and after a match.

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 
-use crate::engine::RunEnv;
 use crate::event::Observation;
+use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod kernel_log;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::engine::RunEnv;
 use crate::event::{Event, Must, Observation};
+use crate::run_env::RunEnv;
 use crate::scenario::ExpectEntry;
 
 /// The verdict of one expectation.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use crate::engine::RunEnv;
+use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod concurrent;

@@ -8,8 +8,8 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{StepCtx, StepError};
-use crate::engine::{Background, RunEnv};
 use crate::event::Event;
+use crate::run_env::{Background, RunEnv};
 use crate::scenario::StepEntry;
 
 /// How long a stopped background step may take to wind down before it is abandoned.

@@ -9,7 +9,7 @@ use super::{Step, StepCtx, StepError, StepSummary};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::validate::check_sysctl_key;
 use crate::scenario::SysctlValue;
-use crate::topology::sysctl;
+use crate::sys::{kernel_release, sysctl};
 
 /// What to do when the running kernel has no such sysctl.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -60,15 +60,13 @@ impl Step for Spec {
                     }
                     exists
                 }
-                None => {
-                    sysctl::set_global(&env.ledger, &key, &value).map_err(|e| StepError::new(format!("{key} = {value}: {e}")))?.is_some()
-                }
+                None => env.ledger.set_sysctl(&key, &value).map_err(|e| StepError::new(format!("{key} = {value}: {e}")))?.is_some(),
             };
             let place = self.netns.as_deref().unwrap_or("the initial namespace");
             if written {
                 return Ok(StepSummary::text(format!("{key} = {value} in {place}")));
             }
-            let mut message = format!("sysctl {key} does not exist on this kernel ({})", crate::engine::kernel_release());
+            let mut message = format!("sysctl {key} does not exist on this kernel ({})", kernel_release());
             if let Some(why) = &self.why {
                 message.push_str(": ");
                 message.push_str(why);

@@ -20,7 +20,7 @@ use socket2::{Domain, Socket, Type};
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
-use crate::topology::in_netns;
+use crate::sys::in_netns;
 
 /// Blocking calls wake up this often to see whether the step was stopped.
 const POLL: Duration = Duration::from_millis(500);

@@ -142,7 +142,7 @@ async fn build(plan: &TopologyPlan, ledger: &Ledger, topo: &mut Topology) -> Res
     }
     for s in &plan.global_sysctls {
         let place = "in the initial namespace".to_string();
-        match sysctl::set_global(ledger, &s.key, &s.value) {
+        match ledger.set_sysctl(&s.key, &s.value) {
             Ok(Some(_)) => {}
             Ok(None) => return Err(TopologyError::MissingSysctl { key: s.key.clone(), place }),
             Err(source) => return Err(TopologyError::Sysctl { key: s.key.clone(), value: s.value.clone(), place, source }),
