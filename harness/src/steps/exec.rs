@@ -56,8 +56,8 @@ impl Step for Spec {
             let mut cmd = std::process::Command::new(&self.command[0]);
             cmd.args(&self.command[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
             if let Some(ns) = &self.netns {
-                let path = ctx.env.topology.netns_path(ns).ok_or_else(|| StepError::new(format!("namespace `{ns}` is gone")))?;
-                let fd = std::fs::File::open(&path).map_err(|e| StepError::new(format!("{}: {e}", path.display())))?;
+                let path = ctx.env.topology.netns_path(ns).ok_or_else(|| StepError::NetnsGone(ns.clone()))?;
+                let fd = std::fs::File::open(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
                 // SAFETY: setns is a plain syscall, safe between fork and exec.
                 unsafe {
                     cmd.pre_exec(move || nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from));
@@ -66,19 +66,19 @@ impl Step for Spec {
             let mut cmd = tokio::process::Command::from(cmd);
             cmd.kill_on_drop(true);
             let shown = self.command.join(" ");
-            let child = cmd.spawn().map_err(|e| StepError::new(format!("cannot run `{shown}`: {e}")))?;
+            let child = cmd.spawn().map_err(|e| StepError::io(format!("cannot run `{shown}`"), e))?;
             let out = tokio::select! {
                 r = tokio::time::timeout(self.timeout.0, child.wait_with_output()) => match r {
-                    Ok(r) => r.map_err(|e| StepError::new(format!("`{shown}`: {e}")))?,
-                    Err(_) => return Err(StepError::new(format!("`{shown}` did not finish within {:?}", self.timeout.0))),
+                    Ok(r) => r.map_err(|e| StepError::io(format!("`{shown}`"), e))?,
+                    Err(_) => return Err(StepError::Unmet(format!("`{shown}` did not finish within {:?}", self.timeout.0))),
                 },
-                _ = ctx.cancel.cancelled() => return Err(StepError::new("stopped")),
+                _ = ctx.cancel.cancelled() => return Err(StepError::Stopped),
             };
             let code = out.status.code().unwrap_or(-1);
             let output = format!("{}{}", tail(&out.stdout), tail(&out.stderr));
             let summary = StepSummary::text(format!("`{shown}` exited {code}")).counter("exit", code as f64).with_output(output);
             match self.exit {
-                Some(want) if want != code => Err(StepError::new(format!(
+                Some(want) if want != code => Err(StepError::Unmet(format!(
                     "`{shown}` exited {code}, expected {want}: {}",
                     summary.output.as_deref().unwrap_or("").trim()
                 ))),

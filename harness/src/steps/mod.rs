@@ -11,6 +11,7 @@ use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod concurrent;
+mod error;
 pub mod exec;
 pub mod link;
 pub mod mtu_churn;
@@ -82,23 +83,6 @@ impl StepSummary {
     }
 }
 
-/// A step failed: the run goes on to teardown and the verdict says why.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StepError(pub String);
-
-impl StepError {
-    pub fn new(message: impl Into<String>) -> Self {
-        StepError(message.into())
-    }
-}
-
-impl From<anyhow::Error> for StepError {
-    fn from(e: anyhow::Error) -> Self {
-        StepError(format!("{e:#}"))
-    }
-}
-
 /// Where a step runs: the run's shared state, its position, and its stop signal.
 pub struct StepCtx<'a> {
     pub env: &'a std::sync::Arc<RunEnv>,
@@ -129,6 +113,7 @@ pub trait Step: Send + Sync {
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>>;
 }
 
+pub use error::StepError;
 pub use runner::{run_entries, run_entry, stop_background, stop_one};
 
 mod runner;

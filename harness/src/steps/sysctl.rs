@@ -53,14 +53,14 @@ impl Step for Spec {
             let (key, value) = (self.key.clone(), self.value.0.clone());
             let written = match &self.netns {
                 Some(ns) => {
-                    let path = env.topology.netns_path(ns).ok_or_else(|| StepError::new(format!("namespace `{ns}` is gone")))?;
-                    let exists = sysctl::read(Some(&path), &key).map_err(|e| StepError::new(format!("reading {key}: {e}")))?.is_some();
+                    let path = env.topology.netns_path(ns).ok_or_else(|| StepError::NetnsGone(ns.clone()))?;
+                    let exists = sysctl::read(Some(&path), &key).map_err(|e| StepError::io(format!("reading {key}"), e))?.is_some();
                     if exists {
-                        sysctl::write(Some(&path), &key, &value).map_err(|e| StepError::new(format!("{key} = {value} in {ns}: {e}")))?;
+                        sysctl::write(Some(&path), &key, &value).map_err(|e| StepError::io(format!("{key} = {value} in {ns}"), e))?;
                     }
                     exists
                 }
-                None => env.ledger.set_sysctl(&key, &value).map_err(|e| StepError::new(format!("{key} = {value}: {e}")))?.is_some(),
+                None => env.ledger.set_sysctl(&key, &value).map_err(|e| StepError::io(format!("{key} = {value}"), e))?.is_some(),
             };
             let place = self.netns.as_deref().unwrap_or("the initial namespace");
             if written {
@@ -72,7 +72,7 @@ impl Step for Spec {
                 message.push_str(why);
             }
             match self.missing {
-                IfMissing::Fail => Err(StepError::new(message)),
+                IfMissing::Fail => Err(StepError::Unmet(message)),
                 IfMissing::Warn => {
                     env.warn(message.clone());
                     Ok(StepSummary::text(format!("skipped: {message}")))
