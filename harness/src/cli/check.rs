@@ -1,7 +1,7 @@
 //! `lab check`: validate a scenario without running it (no root needed).
 
 use super::{scenario_arg, Failure};
-use lab::scenario::{load, resolve_variant};
+use lab::scenario::{load, Variant};
 
 /// Validate a scenario: every error with file, line, column and field. Needs no root.
 #[derive(clap::Args, Debug)]
@@ -20,7 +20,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     let s = &loaded.scenario;
     let variants: Vec<String> = if s.variants.is_empty() { vec!["default".into()] } else { s.variants.keys().cloned().collect() };
     for v in &variants {
-        resolve_variant(s, Some(v)).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+        Variant::resolve(s, Some(v)).map_err(Failure::usage)?;
     }
     println!(
         "{}: ok — {} namespaces, {} links, {} steps, {} expectations, variants: {}",

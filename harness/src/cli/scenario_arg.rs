@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use super::Failure;
-use lab::scenario::{load, resolve_variant, Loaded, Variant};
+use lab::scenario::{load, Loaded, Variant};
 
 /// The `scenarios/` directory: `$LAB_SCENARIOS`, else the nearest `scenarios/` at or above
 /// the current directory, else the one of the source tree `lab` was built from.
@@ -60,6 +60,6 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
 /// validated, and the variant asked for (or its default). Any problem is a usage error.
 pub fn load_variant(arg: &str, variant: Option<&str>) -> Result<(Loaded, Variant), Failure> {
     let loaded = load(&resolve(arg).map_err(Failure::usage)?).map_err(Failure::usage)?;
-    let variant = resolve_variant(&loaded.scenario, variant).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let variant = Variant::resolve(&loaded.scenario, variant).map_err(Failure::usage)?;
     Ok((loaded, variant))
 }

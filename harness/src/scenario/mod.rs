@@ -10,6 +10,6 @@ pub mod variant;
 
 pub use load::{load, load_str, Diagnostic, LoadError, Loaded};
 pub use model::*;
-pub use variant::{resolve_variant, Variant};
+pub use variant::{resolve_variant, Variant, VariantError};
 #[cfg(test)]
 mod tests;

@@ -383,7 +383,12 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// An address written without a prefix length, or not an address at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an address with a prefix length, like 10.0.0.1/24")]
+pub struct AddressError(pub String);
+
 /// An address with prefix length, as written in `addresses:` (`10.0.123.1/24`).
-pub fn parse_address(text: &str) -> Result<IpNet, String> {
-    text.parse::<IpNet>().map_err(|_| format!("`{text}` is not an address with a prefix length, like 10.0.0.1/24"))
+pub fn parse_address(text: &str) -> Result<IpNet, AddressError> {
+    text.parse::<IpNet>().map_err(|_| AddressError(text.to_string()))
 }

@@ -93,7 +93,7 @@ fn check_topology(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
             }
             for (k, addr) in end.addresses.iter().enumerate() {
                 if let Err(e) = parse_address(addr) {
-                    out.push(Problem::new(format!("{at}.addresses[{k}]"), e));
+                    out.push(Problem::new(format!("{at}.addresses[{k}]"), e.to_string()));
                 }
             }
         }
