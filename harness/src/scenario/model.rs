@@ -63,7 +63,8 @@ pub struct KernelSpec {
     /// Kernel source base, matched to Debian's `linux-source-<base>` package.
     #[serde(default = "default_kernel_base")]
     pub base: String,
-    /// Extra kconfig fragments, relative to `vm/config/`, merged after `base.config`.
+    /// Extra kconfig fragments, relative to `vm/config/` (of the scenario's tree or the lab's, see
+    /// [`super::files`]), merged after `base.config`.
     #[serde(default)]
     pub config: Vec<String>,
     /// Extra kernel command-line arguments for the guest.

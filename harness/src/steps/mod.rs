@@ -109,6 +109,12 @@ pub trait Step: Send + Sync {
     /// `Problem::field` is relative to the step's spec (`links[2]`, `mtus`).
     fn check(&self, scope: &CheckScope) -> Vec<Problem>;
 
+    /// What the step needs from this machine and it lacks (a program that is not installed):
+    /// `lab check` says so as warnings, nothing fails on them. Fields as for `check`.
+    fn check_host(&self) -> Vec<Problem> {
+        Vec::new()
+    }
+
     /// Do the step. Long steps watch `ctx.cancel` and return early when it fires.
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>>;
 }
