@@ -98,7 +98,10 @@ fn check_topology(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
             }
         }
     }
+    check_routes(s, scope, out);
+}
 
+fn check_routes(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
     for (i, route) in s.topology.routes.iter().enumerate() {
         let at = format!("topology.routes[{i}]");
         out.extend(scope.need_namespace(&format!("{at}.netns"), &route.netns));
