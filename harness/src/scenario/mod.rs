@@ -1,4 +1,5 @@
-//! Scenario files: the typed model, loading with positions, and validation.
+//! Scenario files: the typed model, loading with positions, validation, where the kernel
+//! files they name are found ([`files`]), and what `lab check` checks ([`preflight`]).
 
 pub mod check;
 pub mod files;
