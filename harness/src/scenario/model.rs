@@ -14,8 +14,9 @@ use serde::Deserialize;
 
 // The one upward edge of `scenario`, by design: a step or condition kind's YAML spec lives
 // with its driver (`steps/<kind>.rs`, `expect/<kind>.rs`), and the registries of kinds are
-// what a step entry or an expectation holds. Every other file of `scenario/` depends only on
-// this one, `event` and itself; the kinds' checks are reached through these two types.
+// what a step entry or an expectation holds. Keep it the only one: no other file of
+// `scenario/` imports from outside it but `event` (through here), and the kinds' checks are
+// reached through these two types (`StepKind::step()`, `StepEntry::nested()`).
 use crate::expect::ConditionKind;
 use crate::steps::StepKind;
 
