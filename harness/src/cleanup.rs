@@ -10,6 +10,9 @@
 //! Everything a run creates is also tagged: namespace names start with the run id
 //! (`lab3fa9c1-cli`) and interfaces carry it as their alias, so leftovers are recognisable
 //! even without a ledger.
+//!
+//! Below the topology: it records what the topology creates and undoes it with the plain
+//! kernel interfaces of [`crate::sys`], never through the topology.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -20,10 +23,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::topology::{netns, sysctl};
+use crate::sys::{netns, sysctl};
 
 /// Where ledgers are kept.
 pub const RUNS_DIR: &str = "/run/lab/runs";
+
+/// Why a ledger could not be created or read.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// Not the shape of a run id: it becomes a file name.
+    #[error("`{0}` is not a run id")]
+    BadRunId(String),
+    /// A ledger for this run id exists: a run id is used once.
+    #[error("{} already exists", .0.display())]
+    Exists(PathBuf),
+    /// Reading or writing the ledger file failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// A ledger file is not valid JSON of a [`LedgerRecord`].
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
 
 /// The content of a ledger file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,19 +88,19 @@ struct Inner {
 
 impl Ledger {
     /// Starts the ledger of run `run_id`, owned by this process.
-    pub fn create(run_id: &str) -> io::Result<Ledger> {
+    pub fn create(run_id: &str) -> Result<Ledger, LedgerError> {
         Self::create_for_pid(run_id, std::process::id() as i32)
     }
 
     /// Starts a ledger owned by process `pid` (for tools acting for another process, and
     /// for tests that need a ledger of a dead process).
-    pub fn create_for_pid(run_id: &str, pid: i32) -> io::Result<Ledger> {
+    pub fn create_for_pid(run_id: &str, pid: i32) -> Result<Ledger, LedgerError> {
         Self::create_in(Path::new(RUNS_DIR), run_id, pid)
     }
 
-    fn create_in(dir: &Path, run_id: &str, pid: i32) -> io::Result<Ledger> {
+    fn create_in(dir: &Path, run_id: &str, pid: i32) -> Result<Ledger, LedgerError> {
         if run_id.is_empty() || run_id.contains(['/', '.']) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("`{run_id}` is not a run id")));
+            return Err(LedgerError::BadRunId(run_id.to_string()));
         }
         std::fs::create_dir_all(dir)?;
         let record = LedgerRecord {
@@ -92,7 +112,7 @@ impl Ledger {
         };
         let path = dir.join(format!("{run_id}.json"));
         if path.exists() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("{} already exists", path.display())));
+            return Err(LedgerError::Exists(path));
         }
         write_atomically(&path, &record)?;
         Ok(Ledger { inner: Arc::new(Inner { path, record: Mutex::new(record) }) })
@@ -139,6 +159,19 @@ impl Ledger {
                 r.sysctls.push(SysctlRecord { key: key.to_string(), original: original.to_string() });
             }
         });
+    }
+
+    /// Sets a global sysctl (of the caller's namespace: the initial one, for `lab`), recording
+    /// its original value *before* writing, so a run killed right after still has it restored
+    /// by `lab clean`. Returns the original; `Ok(None)` (and nothing written) when the key does
+    /// not exist on this kernel. A key changed twice keeps its first original.
+    pub fn set_sysctl(&self, key: &str, value: &str) -> io::Result<Option<String>> {
+        let Some(original) = sysctl::read(None, key)? else {
+            return Ok(None);
+        };
+        self.record_sysctl(key, &original);
+        sysctl::write(None, key, value)?;
+        Ok(Some(original))
     }
 
     /// Restores every recorded sysctl (latest first) and forgets those restored. Returns
@@ -282,14 +315,13 @@ fn clean_in(runs: &Path, netns_dir: &Path, force: bool) -> CleanReport {
         if !name.ends_with(".json") {
             continue;
         }
-        let record: LedgerRecord =
-            match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string())) {
-                Ok(r) => r,
-                Err(e) => {
-                    report.problems.push(format!("{}: unreadable ledger ({e}); remove it by hand", path.display()));
-                    continue;
-                }
-            };
+        let record = match read_record(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                report.problems.push(format!("{}: unreadable ledger ({e}); remove it by hand", path.display()));
+                continue;
+            }
+        };
         if !force && owner_alive(&record) {
             report.live.push(format!("run {} (pid {})", record.run_id, record.pid));
             live.insert(record.run_id.clone());
@@ -314,6 +346,10 @@ fn clean_in(runs: &Path, netns_dir: &Path, force: bool) -> CleanReport {
         }
     }
     report
+}
+
+fn read_record(path: &Path) -> Result<LedgerRecord, LedgerError> {
+    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
 }
 
 /// Undoes one dead run's ledger; removes the file when all of it is undone.
@@ -384,7 +420,10 @@ mod tests {
         assert_eq!(read().sysctls, [SysctlRecord { key: "net.core.somaxconn".into(), original: "4096".into() }]);
         l.forget_netns("lab00abcd-a");
         assert_eq!(read().netns, ["lab00abcd-b"]);
-        assert!(Ledger::create_in(dir.path(), "lab00abcd", 1).is_err(), "a run id is used once");
+        let again = Ledger::create_in(dir.path(), "lab00abcd", 1).unwrap_err();
+        assert!(matches!(again, LedgerError::Exists(_)), "a run id is used once");
+        assert_eq!(again.to_string(), format!("{} already exists", l.path().display()));
+        assert_eq!(Ledger::create_in(dir.path(), "../x", 1).unwrap_err().to_string(), "`../x` is not a run id");
         let path = l.path().to_path_buf();
         l.finish();
         assert!(!path.exists());

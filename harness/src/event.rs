@@ -2,13 +2,14 @@
 //!
 //! Renderers (terminal timeline, JSON lines) print them; the guest agent sends exactly these
 //! to the host over its channel; the verdict is computed from them, never from output text.
+//!
+//! A leaf: nothing else of `lab` is imported here. The words a scenario shares with its
+//! events ([`Must`], [`GuestFault`]) live here so that `scenario` can build on it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-
-use crate::scenario::Must;
 
 /// Milliseconds since the run started (host: engine start; VM: guest engine start).
 pub type Millis = u64;
@@ -19,6 +20,16 @@ pub type Millis = u64;
 pub enum Level {
     Info,
     Warn,
+}
+
+/// Whether an expectation's condition must be seen or must not be seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Must {
+    /// Seen at least once between the anchor and `within` after it.
+    Appear,
+    /// Not seen at any time from the anchor until `within` after it.
+    NotAppear,
 }
 
 /// A kernel log line matched by an expectation, with the lines around it.

@@ -4,6 +4,12 @@
 //!
 //! The flow of a run: [`scenario`] (parse + validate) → a backend (host: [`engine`] here;
 //! VM: [`vm`], the same engine in the guest) → [`event`]s → [`render`]ers.
+//!
+//! Modules read bottom-up, each importing only those before it: [`event`], [`sys`], [`kmsg`]
+//! → [`scenario`] → [`cleanup`] (the ledger) → [`topology`] → [`run_env`] → [`expect`] →
+//! [`steps`] → [`engine`] → [`render`], [`vm`]; the binary's `cli/` on top. One exception, by
+//! design: `scenario/model.rs` holds the registries of step and condition kinds, whose specs
+//! live with their drivers in `steps/` and `expect/`.
 
 #![warn(clippy::too_many_lines)]
 
@@ -15,7 +21,9 @@ pub mod expect;
 pub mod kmsg;
 pub mod process;
 pub mod render;
+pub mod run_env;
 pub mod scenario;
 pub mod steps;
+pub mod sys;
 pub mod topology;
 pub mod vm;

@@ -1,7 +1,6 @@
 //! `lab check`: validate a scenario without running it (no root needed).
 
 use super::{scenario_arg, Failure};
-use lab::scenario::{load, resolve_variant};
 
 /// Validate a scenario: every error with file, line, column and field. Needs no root.
 #[derive(clap::Args, Debug)]
@@ -12,24 +11,24 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<u8, Failure> {
     let path = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
-    let loaded = load(&path).map_err(Failure::usage)?;
-    let missing = lab::vm::kernel::file_diagnostics(&loaded);
-    if !missing.is_empty() {
-        return Err(Failure::usage(lab::scenario::LoadError::Invalid(missing)));
+    let checked = lab::scenario::check_file(&path).map_err(Failure::usage)?;
+    for w in &checked.warnings {
+        eprintln!("warning: {w}");
     }
-    let s = &loaded.scenario;
-    let variants: Vec<String> = if s.variants.is_empty() { vec!["default".into()] } else { s.variants.keys().cloned().collect() };
-    for v in &variants {
-        resolve_variant(s, Some(v)).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
-    }
+    let s = &checked.loaded.scenario;
+    let variants: Vec<&str> = checked.variants.iter().map(|v| v.name.as_str()).collect();
     println!(
-        "{}: ok — {} namespaces, {} links, {} steps, {} expectations, variants: {}",
+        "{}: ok — {} namespaces, {} links, {} steps, {} expectations, variants: {}{}",
         path.display(),
         s.topology.namespaces.len(),
         s.topology.links.len(),
         s.steps.len(),
         s.expect.len(),
-        variants.join(", ")
+        variants.join(", "),
+        match checked.warnings.len() {
+            0 => String::new(),
+            n => format!(" ({n} warning(s) above)"),
+        }
     );
     Ok(super::exit::MET)
 }

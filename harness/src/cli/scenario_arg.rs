@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::anyhow;
 
 use super::Failure;
-use lab::scenario::{load, resolve_variant, Loaded, Variant};
+use lab::scenario::{load, Loaded, Variant};
 
 /// The `scenarios/` directory: `$LAB_SCENARIOS`, else the nearest `scenarios/` at or above
-/// the current directory, else the one of the source tree `lab` was built from.
+/// the current directory, else the lab's own (`$LAB_HOME`, else the source tree `lab` was
+/// built from).
 pub fn scenarios_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("LAB_SCENARIOS") {
         return dir.into();
@@ -21,17 +22,18 @@ pub fn scenarios_dir() -> PathBuf {
             }
         }
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+    lab::scenario::lab_home().join("scenarios")
 }
 
-/// `fnhe-leak` -> `scenarios/fnhe-leak.yaml`; an existing path is taken as it is.
+/// `fnhe-leak` (or `fnhe-leak.yaml`) -> `scenarios/fnhe-leak.yaml`; an existing file is taken
+/// as it is, wherever it is: its kernel files are found as [`lab::scenario::files`] says.
 pub fn resolve(arg: &str) -> anyhow::Result<PathBuf> {
     let path = Path::new(arg);
     if path.is_file() {
         return Ok(path.to_path_buf());
     }
     let dir = scenarios_dir();
-    let named = dir.join(format!("{arg}.yaml"));
+    let named = dir.join(format!("{}.yaml", arg.strip_suffix(".yaml").unwrap_or(arg)));
     if named.is_file() {
         return Ok(named);
     }
@@ -60,6 +62,6 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
 /// validated, and the variant asked for (or its default). Any problem is a usage error.
 pub fn load_variant(arg: &str, variant: Option<&str>) -> Result<(Loaded, Variant), Failure> {
     let loaded = load(&resolve(arg).map_err(Failure::usage)?).map_err(Failure::usage)?;
-    let variant = resolve_variant(&loaded.scenario, variant).map_err(|e| Failure::usage(anyhow!(e)))?;
+    let variant = Variant::resolve(&loaded.scenario, variant).map_err(Failure::usage)?;
     Ok((loaded, variant))
 }

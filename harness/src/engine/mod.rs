@@ -1,8 +1,6 @@
 //! The engine: topology up, steps, expectations, teardown, verdict. It never prints; it
 //! emits [`Event`]s. The host backend runs it directly; the VM backend runs it in the guest.
 
-mod env;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -10,7 +8,8 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use env::{Background, RunClock, RunEnv};
+pub use crate::run_env::{Background, RunClock, RunEnv};
+pub use crate::sys::kernel_release;
 
 use crate::cleanup::Ledger;
 use crate::event::{Event, EventSink, Outcome};
@@ -198,9 +197,4 @@ fn verdict(steps: Result<(), String>, decisions: Vec<(String, Decision)>, notes:
         (Outcome::NotMet, format!("expectation not met — {}", failed.join("; ")))
     };
     RunReport { outcome, summary, notes }
-}
-
-/// `uname -r` of the kernel the engine runs on.
-pub fn kernel_release() -> String {
-    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
 }

@@ -7,10 +7,10 @@ use futures::FutureExt;
 use regex::Regex;
 use serde::Deserialize;
 
-use super::Condition;
-use crate::engine::RunEnv;
+use super::{Condition, ConditionError};
 use crate::event::Observation;
 use crate::kmsg::{KernelLog, LogLine};
+use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 /// Lines of context kept before and after a match.
@@ -38,8 +38,8 @@ impl Spec {
         self.pattern.iter().chain(self.any_of.iter())
     }
 
-    fn compiled(&self) -> Result<Vec<Regex>, String> {
-        self.patterns().map(|p| Regex::new(p).map_err(|e| e.to_string())).collect()
+    fn compiled(&self) -> Result<Vec<Regex>, regex::Error> {
+        self.patterns().map(|p| Regex::new(p)).collect()
     }
 }
 
@@ -77,7 +77,12 @@ impl Condition for Spec {
         format!("kernel log line matching {}", all.join(" | "))
     }
 
-    fn observe<'a>(&'a self, env: &'a RunEnv, since: Instant, until: Instant) -> BoxFuture<'a, Result<Option<Observation>, String>> {
+    fn observe<'a>(
+        &'a self,
+        env: &'a RunEnv,
+        since: Instant,
+        until: Instant,
+    ) -> BoxFuture<'a, Result<Option<Observation>, ConditionError>> {
         async move {
             let patterns = self.compiled()?;
             let log: &KernelLog = &env.kmsg;

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 
-use crate::engine::RunEnv;
 use crate::event::Observation;
+use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod kernel_log;
@@ -32,6 +32,14 @@ impl ConditionKind {
     }
 }
 
+/// Why a condition could not be observed at all (not: was not seen).
+#[derive(Debug, thiserror::Error)]
+pub enum ConditionError {
+    /// A pattern does not compile (`lab check` reports it first; this is the run's word).
+    #[error(transparent)]
+    Pattern(#[from] regex::Error),
+}
+
 /// What every condition kind implements.
 pub trait Condition: Send + Sync {
     /// Semantic checks (a pattern that compiles, a namespace that exists).
@@ -42,5 +50,6 @@ pub trait Condition: Send + Sync {
 
     /// The first observation at or after `since`, waiting no later than `until`;
     /// `Ok(None)` if there was none. Errors mean the condition could not be observed at all.
-    fn observe<'a>(&'a self, env: &'a RunEnv, since: Instant, until: Instant) -> BoxFuture<'a, Result<Option<Observation>, String>>;
+    fn observe<'a>(&'a self, env: &'a RunEnv, since: Instant, until: Instant)
+        -> BoxFuture<'a, Result<Option<Observation>, ConditionError>>;
 }

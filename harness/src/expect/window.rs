@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::engine::RunEnv;
-use crate::event::{Event, Observation};
-use crate::scenario::{ExpectEntry, Must};
+use crate::event::{Event, Must, Observation};
+use crate::run_env::RunEnv;
+use crate::scenario::ExpectEntry;
 
 /// The verdict of one expectation.
 #[derive(Debug, Clone, PartialEq)]

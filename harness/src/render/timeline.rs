@@ -1,7 +1,6 @@
 //! The live, readable timeline: one line per event worth a person's attention.
 
-use crate::event::{Event, Level, Outcome};
-use crate::scenario::Must;
+use crate::event::{Event, Level, Must, Outcome};
 
 pub struct Timeline {
     color: bool,

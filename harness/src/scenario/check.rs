@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Scenario, StepEntry};
-use crate::steps::StepKind;
 
 /// One thing wrong with a scenario, at a path inside it (`topology.links[1].ends[0].netns`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +72,7 @@ impl<'a> CheckScope<'a> {
                     self.background_ids.insert(id);
                 }
             }
-            if let StepKind::Concurrent(group) = &step.kind {
-                self.add_steps(&group.steps);
-            }
+            self.add_steps(step.nested());
         }
     }
 

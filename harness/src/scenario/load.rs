@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::check::Problem;
 use super::locate::Locator;
 use super::model::Scenario;
 use super::validate::validate;
@@ -67,7 +68,12 @@ pub fn load_str(text: &str, file: &Path) -> Result<Scenario, LoadError> {
     if problems.is_empty() {
         return Ok(scenario);
     }
-    let diags = problems
+    Err(LoadError::Invalid(placed(&locator, file, problems)))
+}
+
+/// `problems` with the line and column of their field in the text `locator` indexed.
+pub(crate) fn placed(locator: &Locator, file: &Path, problems: Vec<Problem>) -> Vec<Diagnostic> {
+    problems
         .into_iter()
         .map(|p| {
             let pos = locator.find(&p.field);
@@ -79,8 +85,7 @@ pub fn load_str(text: &str, file: &Path) -> Result<Scenario, LoadError> {
                 message: p.message,
             }
         })
-        .collect();
-    Err(LoadError::Invalid(diags))
+        .collect()
 }
 
 /// Deserializes with the YAML crate, keeping the path of the field a type error was in.

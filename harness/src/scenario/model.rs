@@ -12,8 +12,16 @@ use ipnet::IpNet;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
+// The one upward edge of `scenario`, by design: a step or condition kind's YAML spec lives
+// with its driver (`steps/<kind>.rs`, `expect/<kind>.rs`), and the registries of kinds are
+// what a step entry or an expectation holds. Keep it the only one: no other file of
+// `scenario/` imports from outside it but `event` (through here), and the kinds' checks are
+// reached through these two types (`StepKind::step()`, `StepEntry::nested()`).
 use crate::expect::ConditionKind;
 use crate::steps::StepKind;
+
+/// Written in expectations, carried by events: it lives with the events, below `scenario`.
+pub use crate::event::{GuestFault, Must};
 
 /// One incident, written down once.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,7 +64,8 @@ pub struct KernelSpec {
     /// Kernel source base, matched to Debian's `linux-source-<base>` package.
     #[serde(default = "default_kernel_base")]
     pub base: String,
-    /// Extra kconfig fragments, relative to `vm/config/`, merged after `base.config`.
+    /// Extra kconfig fragments, relative to `vm/config/` (of the scenario's tree or the lab's, see
+    /// [`super::files`]), merged after `base.config`.
     #[serde(default)]
     pub config: Vec<String>,
     /// Extra kernel command-line arguments for the guest.
@@ -71,7 +80,7 @@ pub struct KernelSpec {
     /// Kernel reports that are expected side effects of the scenario's debug patches
     /// (`soft_lockup` from a deliberate busy-wait): reported and noted, but the run goes on.
     #[serde(default)]
-    pub tolerate: Vec<crate::event::GuestFault>,
+    pub tolerate: Vec<GuestFault>,
 }
 
 fn default_kernel_base() -> String {
@@ -222,6 +231,16 @@ pub struct StepEntry {
     pub kind: StepKind,
 }
 
+impl StepEntry {
+    /// The steps nested in this one (a `concurrent` group's), else none.
+    pub fn nested(&self) -> &[StepEntry] {
+        match &self.kind {
+            StepKind::Concurrent(group) => &group.steps,
+            _ => &[],
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for StepEntry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -245,16 +264,6 @@ impl<'de> Deserialize<'de> for StepEntry {
         }
         d.deserialize_map(V)
     }
-}
-
-/// Whether an expectation's condition must be seen or must not be seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Must {
-    /// Seen at least once between the anchor and `within` after it.
-    Appear,
-    /// Not seen at any time from the anchor until `within` after it.
-    NotAppear,
 }
 
 /// An expectation: one key names the condition kind; `id`, `must`, `after` and `within`
@@ -376,7 +385,12 @@ impl<'de> Deserialize<'de> for HumanDuration {
     }
 }
 
+/// An address written without a prefix length, or not an address at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an address with a prefix length, like 10.0.0.1/24")]
+pub struct AddressError(pub String);
+
 /// An address with prefix length, as written in `addresses:` (`10.0.123.1/24`).
-pub fn parse_address(text: &str) -> Result<IpNet, String> {
-    text.parse::<IpNet>().map_err(|_| format!("`{text}` is not an address with a prefix length, like 10.0.0.1/24"))
+pub fn parse_address(text: &str) -> Result<IpNet, AddressError> {
+    text.parse::<IpNet>().map_err(|_| AddressError(text.to_string()))
 }

@@ -130,3 +130,18 @@ fn yaml_syntax_error_has_a_position() {
     let d = diags("  namespaces:\n", "  namespaces: [\n");
     assert!(d[0].line >= 4, "{:?}", d[0]);
 }
+
+#[test]
+fn variants_are_picked_or_refused_by_name() {
+    use super::variant::{Variant, VariantError};
+    let none = load_str(GOOD, Path::new("t.yaml")).unwrap();
+    assert_eq!(Variant::resolve(&none, None).unwrap().name, "default");
+    let two = GOOD.to_string() + "variants:\n  buggy: {}\n  fixed: {}\n";
+    let two = load_str(&two, Path::new("t.yaml")).unwrap();
+    let e = Variant::resolve(&two, None).unwrap_err();
+    assert!(matches!(e, VariantError::NoDefault { .. }));
+    assert_eq!(e.to_string(), "scenario `t` has several variants and none is `default: true`; pick one with --variant (buggy, fixed)");
+    let e = Variant::resolve(&two, Some("other")).unwrap_err();
+    assert_eq!(e.to_string(), "scenario `t` has no variant `other`; it has: buggy, fixed");
+    assert_eq!(Variant::resolve(&none, Some("x")).unwrap_err().to_string(), "scenario `t` has no variant `x`; it has: (none)");
+}

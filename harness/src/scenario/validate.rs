@@ -7,8 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::check::{join_path, CheckScope, Problem};
-use super::model::{parse_address, LinkKind, Scenario, StepEntry};
-use crate::steps::StepKind;
+use super::model::{parse_address, GuestFault, LinkKind, Scenario, StepEntry};
 
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
@@ -32,7 +31,7 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
 }
 
 fn check_kernel(s: &Scenario, out: &mut Vec<Problem>) {
-    use crate::event::GuestFault::{HungTask, SoftLockup, Warning};
+    use GuestFault::{HungTask, SoftLockup, Warning};
     for (i, fault) in s.kernel.tolerate.iter().enumerate() {
         if !matches!(fault, Warning | SoftLockup | HungTask) {
             out.push(Problem::new(
@@ -94,12 +93,15 @@ fn check_topology(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
             }
             for (k, addr) in end.addresses.iter().enumerate() {
                 if let Err(e) = parse_address(addr) {
-                    out.push(Problem::new(format!("{at}.addresses[{k}]"), e));
+                    out.push(Problem::new(format!("{at}.addresses[{k}]"), e.to_string()));
                 }
             }
         }
     }
+    check_routes(s, scope, out);
+}
 
+fn check_routes(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
     for (i, route) in s.topology.routes.iter().enumerate() {
         let at = format!("topology.routes[{i}]");
         out.extend(scope.need_namespace(&format!("{at}.netns"), &route.netns));
@@ -158,8 +160,8 @@ fn check_steps(steps: &[StepEntry], prefix: &str, scope: &CheckScope, ids: &mut 
         }
         let kind_at = join_path(&at, step.kind.name());
         out.extend(step.kind.step().check(scope).into_iter().map(|p| p.under(&kind_at)));
-        if let StepKind::Concurrent(group) = &step.kind {
-            check_steps(&group.steps, &format!("{kind_at}.steps"), scope, ids, out);
+        if !step.nested().is_empty() {
+            check_steps(step.nested(), &format!("{kind_at}.steps"), scope, ids, out);
         }
     }
 }

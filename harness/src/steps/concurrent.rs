@@ -27,11 +27,11 @@ impl Step for Spec {
         async move {
             let runs =
                 self.steps.iter().enumerate().map(|(i, entry)| run_entry(ctx.env, entry, format!("{}.{}", ctx.index, i + 1), &ctx.cancel));
-            let failures: Vec<String> = join_all(runs).await.into_iter().filter_map(|r| r.err().map(|e| e.to_string())).collect();
+            let failures: Vec<StepError> = join_all(runs).await.into_iter().filter_map(Result::err).collect();
             if failures.is_empty() {
                 Ok(StepSummary::text(format!("{} steps done", self.steps.len())))
             } else {
-                Err(StepError::new(failures.join("; ")))
+                Err(StepError::Group(failures))
             }
         }
         .boxed()

@@ -1,7 +1,12 @@
 //! `exec` — run a program (a host tool: `ip`, `ss`, a test script) inside a namespace of the
 //! topology, and keep its output.
+//!
+//! The program is the host's: under the VM backend the guest sees the host's root over 9p
+//! and searches [`GUEST_PATH`]; so `lab check` warns when the host does not have it.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -15,6 +20,9 @@ use crate::scenario::HumanDuration;
 
 /// Output kept per stream, from its end.
 const KEEP_BYTES: usize = 16 * 1024;
+
+/// The directories the guest agent searches for programs (the `PATH` `vm/guest.rs` sets).
+pub const GUEST_PATH: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 /// ```yaml
 /// exec:
@@ -51,13 +59,34 @@ impl Step for Spec {
         out
     }
 
+    fn check_host(&self) -> Vec<Problem> {
+        let Some(program) = self.command.first().filter(|c| !c.trim().is_empty()) else {
+            return Vec::new();
+        };
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        dirs.extend(GUEST_PATH.iter().map(PathBuf::from));
+        if find_program(program, &dirs).is_some() {
+            return Vec::new();
+        }
+        let searched = if program.contains('/') {
+            "not an executable file".to_string()
+        } else {
+            format!("not in $PATH nor in {}", GUEST_PATH.join(":"))
+        };
+        vec![Problem::new(
+            "command[0]",
+            format!("`{program}` is not on this host ({searched}); the step would fail, in a VM too: the guest runs the host's programs"),
+        )]
+    }
+
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>> {
         async move {
             let mut cmd = std::process::Command::new(&self.command[0]);
             cmd.args(&self.command[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
             if let Some(ns) = &self.netns {
-                let path = ctx.env.topology.netns_path(ns).ok_or_else(|| StepError::new(format!("namespace `{ns}` is gone")))?;
-                let fd = std::fs::File::open(&path).map_err(|e| StepError::new(format!("{}: {e}", path.display())))?;
+                let path = ctx.env.topology.netns_path(ns).ok_or_else(|| StepError::NetnsGone(ns.clone()))?;
+                let fd = std::fs::File::open(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
                 // SAFETY: setns is a plain syscall, safe between fork and exec.
                 unsafe {
                     cmd.pre_exec(move || nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from));
@@ -66,19 +95,19 @@ impl Step for Spec {
             let mut cmd = tokio::process::Command::from(cmd);
             cmd.kill_on_drop(true);
             let shown = self.command.join(" ");
-            let child = cmd.spawn().map_err(|e| StepError::new(format!("cannot run `{shown}`: {e}")))?;
+            let child = cmd.spawn().map_err(|e| StepError::io(format!("cannot run `{shown}`"), e))?;
             let out = tokio::select! {
                 r = tokio::time::timeout(self.timeout.0, child.wait_with_output()) => match r {
-                    Ok(r) => r.map_err(|e| StepError::new(format!("`{shown}`: {e}")))?,
-                    Err(_) => return Err(StepError::new(format!("`{shown}` did not finish within {:?}", self.timeout.0))),
+                    Ok(r) => r.map_err(|e| StepError::io(format!("`{shown}`"), e))?,
+                    Err(_) => return Err(StepError::Unmet(format!("`{shown}` did not finish within {:?}", self.timeout.0))),
                 },
-                _ = ctx.cancel.cancelled() => return Err(StepError::new("stopped")),
+                _ = ctx.cancel.cancelled() => return Err(StepError::Stopped),
             };
             let code = out.status.code().unwrap_or(-1);
             let output = format!("{}{}", tail(&out.stdout), tail(&out.stderr));
             let summary = StepSummary::text(format!("`{shown}` exited {code}")).counter("exit", code as f64).with_output(output);
             match self.exit {
-                Some(want) if want != code => Err(StepError::new(format!(
+                Some(want) if want != code => Err(StepError::Unmet(format!(
                     "`{shown}` exited {code}, expected {want}: {}",
                     summary.output.as_deref().unwrap_or("").trim()
                 ))),
@@ -89,7 +118,55 @@ impl Step for Spec {
     }
 }
 
+/// Where `program` is: itself when it names a path, else the first of `dirs` that has it as an
+/// executable file.
+pub fn find_program(program: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if program.contains('/') {
+        return executable(Path::new(program)).then(|| PathBuf::from(program));
+    }
+    dirs.iter().map(|d| d.join(program)).find(|p| executable(p))
+}
+
 fn tail(bytes: &[u8]) -> String {
     let start = bytes.len().saturating_sub(KEEP_BYTES);
     String::from_utf8_lossy(&bytes[start..]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(command: &[&str]) -> Spec {
+        Spec { netns: None, command: command.iter().map(|c| c.to_string()).collect(), timeout: default_timeout(), exit: None }
+    }
+
+    #[test]
+    fn finds_programs_by_name_or_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("probe.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let dirs = [dir.path().to_path_buf()];
+        assert_eq!(find_program("probe.sh", &dirs), None, "not executable yet");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(find_program("probe.sh", &dirs), Some(script.clone()));
+        assert_eq!(find_program(script.to_str().unwrap(), &[]), Some(script));
+        assert_eq!(find_program("sh", &[PathBuf::from("/bin")]), Some(PathBuf::from("/bin/sh")));
+    }
+
+    #[test]
+    fn warns_about_a_program_the_host_lacks() {
+        assert!(spec(&["sh", "-c", "true"]).check_host().is_empty());
+        let w = spec(&["lab-no-such-program", "x"]).check_host();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].field, "command[0]");
+        assert!(
+            w[0].message.starts_with("`lab-no-such-program` is not on this host (not in $PATH nor in /usr/local/sbin:"),
+            "{}",
+            w[0].message
+        );
+        let w = spec(&["/nonexistent/run.sh"]).check_host();
+        assert!(w[0].message.contains("not an executable file"), "{}", w[0].message);
+        assert!(spec(&[]).check_host().is_empty(), "an empty command is check()'s error, not a warning");
+    }
 }

@@ -42,10 +42,10 @@ impl Step for Spec {
             let topo = &ctx.env.topology;
             for link in &self.links {
                 if let Some(mtu) = self.mtu {
-                    topo.set_mtu(link, mtu).await.map_err(|e| StepError::new(e.to_string()))?;
+                    topo.set_mtu(link, mtu).await?;
                 }
                 if let Some(state) = self.state {
-                    topo.set_up(link, state == State::Up).await.map_err(|e| StepError::new(e.to_string()))?;
+                    topo.set_up(link, state == State::Up).await?;
                 }
             }
             let what = [self.state.map(|s| format!("{s:?}").to_lowercase()), self.mtu.map(|m| format!("mtu {m}"))];

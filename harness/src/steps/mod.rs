@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use futures::future::BoxFuture;
 
-use crate::engine::RunEnv;
+use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod concurrent;
+mod error;
 pub mod exec;
 pub mod link;
 pub mod mtu_churn;
@@ -82,23 +83,6 @@ impl StepSummary {
     }
 }
 
-/// A step failed: the run goes on to teardown and the verdict says why.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StepError(pub String);
-
-impl StepError {
-    pub fn new(message: impl Into<String>) -> Self {
-        StepError(message.into())
-    }
-}
-
-impl From<anyhow::Error> for StepError {
-    fn from(e: anyhow::Error) -> Self {
-        StepError(format!("{e:#}"))
-    }
-}
-
 /// Where a step runs: the run's shared state, its position, and its stop signal.
 pub struct StepCtx<'a> {
     pub env: &'a std::sync::Arc<RunEnv>,
@@ -125,10 +109,17 @@ pub trait Step: Send + Sync {
     /// `Problem::field` is relative to the step's spec (`links[2]`, `mtus`).
     fn check(&self, scope: &CheckScope) -> Vec<Problem>;
 
+    /// What the step needs from this machine and it lacks (a program that is not installed):
+    /// `lab check` says so as warnings, nothing fails on them. Fields as for `check`.
+    fn check_host(&self) -> Vec<Problem> {
+        Vec::new()
+    }
+
     /// Do the step. Long steps watch `ctx.cancel` and return early when it fires.
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>>;
 }
 
+pub use error::StepError;
 pub use runner::{run_entries, run_entry, stop_background, stop_one};
 
 mod runner;

@@ -82,7 +82,7 @@ impl Spec {
             for (k, mtu) in self.mtus.iter().enumerate() {
                 let t = tokio::time::Instant::now();
                 for link in &self.links {
-                    topo.set_mtu(link, *mtu).await.map_err(|e| StepError::new(format!("round {}: {e}", round + 1)))?;
+                    topo.set_mtu(link, *mtu).await.map_err(|source| StepError::Churn { round: round + 1, source })?;
                 }
                 slowest = slowest.max(t.elapsed());
                 applied += 1;

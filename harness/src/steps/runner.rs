@@ -8,8 +8,8 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{StepCtx, StepError};
-use crate::engine::{Background, RunEnv};
 use crate::event::Event;
+use crate::run_env::{Background, RunEnv};
 use crate::scenario::StepEntry;
 
 /// How long a stopped background step may take to wind down before it is abandoned.
@@ -25,7 +25,7 @@ pub fn run_entries<'a>(
     async move {
         for (i, entry) in entries.iter().enumerate() {
             if cancel.is_cancelled() {
-                return Err(StepError::new("interrupted"));
+                return Err(StepError::Interrupted);
             }
             let index = if prefix.is_empty() { format!("{}", i + 1) } else { format!("{prefix}.{}", i + 1) };
             run_entry(env, entry, index, cancel).await?;
@@ -76,7 +76,7 @@ async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: Ca
             env.set_anchor(id);
         }
     }
-    result.map(|_| ()).map_err(|e| StepError::new(format!("step {index} ({kind}) failed: {e}")))
+    result.map(|_| ()).map_err(|e| StepError::Step { index, kind, source: Box::new(e) })
 }
 
 /// Stops the background step `id` and waits for it to finish. False if there is none.

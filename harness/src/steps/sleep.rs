@@ -22,7 +22,7 @@ impl Step for Spec {
         async move {
             tokio::select! {
                 _ = tokio::time::sleep(self.0 .0) => Ok(StepSummary::text(format!("slept {:?}", self.0 .0))),
-                _ = ctx.cancel.cancelled() => Err(StepError::new("stopped")),
+                _ = ctx.cancel.cancelled() => Err(StepError::Stopped),
             }
         }
         .boxed()

@@ -24,7 +24,7 @@ impl Step for Spec {
             if super::stop_one(ctx.env, &self.0).await {
                 Ok(StepSummary::text(format!("stopped `{}`", self.0)))
             } else {
-                Err(StepError::new(format!("`{}` is not running (never started, or already stopped)", self.0)))
+                Err(StepError::Unmet(format!("`{}` is not running (never started, or already stopped)", self.0)))
             }
         }
         .boxed()

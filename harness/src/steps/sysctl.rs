@@ -9,7 +9,7 @@ use super::{Step, StepCtx, StepError, StepSummary};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::validate::check_sysctl_key;
 use crate::scenario::SysctlValue;
-use crate::topology::sysctl;
+use crate::sys::{kernel_release, sysctl};
 
 /// What to do when the running kernel has no such sysctl.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -53,28 +53,26 @@ impl Step for Spec {
             let (key, value) = (self.key.clone(), self.value.0.clone());
             let written = match &self.netns {
                 Some(ns) => {
-                    let path = env.topology.netns_path(ns).ok_or_else(|| StepError::new(format!("namespace `{ns}` is gone")))?;
-                    let exists = sysctl::read(Some(&path), &key).map_err(|e| StepError::new(format!("reading {key}: {e}")))?.is_some();
+                    let path = env.topology.netns_path(ns).ok_or_else(|| StepError::NetnsGone(ns.clone()))?;
+                    let exists = sysctl::read(Some(&path), &key).map_err(|e| StepError::io(format!("reading {key}"), e))?.is_some();
                     if exists {
-                        sysctl::write(Some(&path), &key, &value).map_err(|e| StepError::new(format!("{key} = {value} in {ns}: {e}")))?;
+                        sysctl::write(Some(&path), &key, &value).map_err(|e| StepError::io(format!("{key} = {value} in {ns}"), e))?;
                     }
                     exists
                 }
-                None => {
-                    sysctl::set_global(&env.ledger, &key, &value).map_err(|e| StepError::new(format!("{key} = {value}: {e}")))?.is_some()
-                }
+                None => env.ledger.set_sysctl(&key, &value).map_err(|e| StepError::io(format!("{key} = {value}"), e))?.is_some(),
             };
             let place = self.netns.as_deref().unwrap_or("the initial namespace");
             if written {
                 return Ok(StepSummary::text(format!("{key} = {value} in {place}")));
             }
-            let mut message = format!("sysctl {key} does not exist on this kernel ({})", crate::engine::kernel_release());
+            let mut message = format!("sysctl {key} does not exist on this kernel ({})", kernel_release());
             if let Some(why) = &self.why {
                 message.push_str(": ");
                 message.push_str(why);
             }
             match self.missing {
-                IfMissing::Fail => Err(StepError::new(message)),
+                IfMissing::Fail => Err(StepError::Unmet(message)),
                 IfMissing::Warn => {
                     env.warn(message.clone());
                     Ok(StepSummary::text(format!("skipped: {message}")))

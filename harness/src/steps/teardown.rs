@@ -24,7 +24,7 @@ impl Step for Spec {
             if report.problems.is_empty() {
                 Ok(StepSummary::text(format!("removed {}", report.removed.join(", "))))
             } else {
-                Err(StepError::new(report.problems.join("; ")))
+                Err(StepError::Teardown(report.problems))
             }
         }
         .boxed()

@@ -20,7 +20,7 @@ use socket2::{Domain, Socket, Type};
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
-use crate::topology::in_netns;
+use crate::sys::in_netns;
 
 /// Blocking calls wake up this often to see whether the step was stopped.
 const POLL: Duration = Duration::from_millis(500);
@@ -101,14 +101,14 @@ struct Counters {
 impl Spec {
     async fn drive(&self, ctx: &StepCtx<'_>) -> Result<StepSummary, StepError> {
         let topo = &ctx.env.topology;
-        let ns_path = |ns: &str| topo.netns_path(ns).ok_or_else(|| StepError::new(format!("namespace `{ns}` is gone")));
+        let ns_path = |ns: &str| topo.netns_path(ns).ok_or_else(|| StepError::NetnsGone(ns.to_string()));
         let (server_ns, client_ns) = (ns_path(&self.server.netns)?, ns_path(&self.client.netns)?);
         let addr = SocketAddr::new(self.server.address.expect("checked"), self.server.port.expect("checked"));
         let counters = Arc::new(Counters::default());
 
         let listener = in_netns(&server_ns, move || TcpListener::bind(addr))
             .and_then(|r| r)
-            .map_err(|e| StepError::new(format!("listening on {addr} in {}: {e}", self.server.netns)))?;
+            .map_err(|e| StepError::io(format!("listening on {addr} in {}", self.server.netns), e))?;
         let server = spawn_server(listener, counters.clone());
 
         let started = Instant::now();
@@ -116,9 +116,9 @@ impl Spec {
         for i in 0..self.streams {
             let sock = in_netns(&client_ns, move || Socket::new(Domain::for_address(addr), Type::STREAM, None))
                 .and_then(|r| r)
-                .map_err(|e| StepError::new(format!("socket in {}: {e}", self.client.netns)))?;
+                .map_err(|e| StepError::io(format!("socket in {}", self.client.netns), e))?;
             let stream = connect(sock, addr, self.connect_timeout.0)
-                .map_err(|e| StepError::new(format!("stream {i}: connecting to {addr} from {}: {e}", self.client.netns)))?;
+                .map_err(|e| StepError::io(format!("stream {i}: connecting to {addr} from {}", self.client.netns), e))?;
             clients.push(spawn_client(stream, counters.clone(), client_ns.clone(), addr));
         }
         ctx.progress(format!("{} streams connected to {addr}", self.streams));
@@ -140,9 +140,7 @@ impl Spec {
             }
         }
         counters.stop.store(true, Ordering::Relaxed);
-        let sent: Vec<u64> = tokio::task::spawn_blocking(move || clients.into_iter().map(|c| c.join().unwrap_or(0)).collect())
-            .await
-            .map_err(|e| StepError::new(e.to_string()))?;
+        let sent: Vec<u64> = tokio::task::spawn_blocking(move || clients.into_iter().map(|c| c.join().unwrap_or(0)).collect()).await?;
         let _ = tokio::task::spawn_blocking(move || server.join()).await;
         let secs = started.elapsed().as_secs_f64();
         Ok(summarize(&sent, counters.received.load(Ordering::Relaxed), counters.reconnects.load(Ordering::Relaxed), secs))

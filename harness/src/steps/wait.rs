@@ -30,12 +30,12 @@ impl Step for Spec {
             let since = Instant::now();
             let condition = self.until.condition();
             let seen = tokio::select! {
-                r = condition.observe(ctx.env, since, since + self.timeout.0) => r.map_err(StepError::new)?,
-                _ = ctx.cancel.cancelled() => return Err(StepError::new("stopped")),
+                r = condition.observe(ctx.env, since, since + self.timeout.0) => r?,
+                _ = ctx.cancel.cancelled() => return Err(StepError::Stopped),
             };
             match seen {
                 Some(o) => Ok(StepSummary::text(format!("seen after {:.1} s: {}", since.elapsed().as_secs_f64(), o.detail))),
-                None => Err(StepError::new(format!("timed out after {:?} waiting for {}", self.timeout.0, condition.describe()))),
+                None => Err(StepError::Unmet(format!("timed out after {:?} waiting for {}", self.timeout.0, condition.describe()))),
             }
         }
         .boxed()

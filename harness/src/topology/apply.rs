@@ -17,7 +17,7 @@ use netlink_packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, TokioSocket};
 use rtnetlink::{Handle, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
-use super::plan::{EndPlan, SysctlPlan, TopologyPlan, VethPlan};
+use super::plan::{EndPlan, NetnsPlan, RoutePlan, SysctlPlan, TopologyPlan, VethPlan};
 use super::{netns, sysctl, LiveLink, LiveNetns, State, Topology, TopologyError};
 use crate::cleanup::Ledger;
 
@@ -45,6 +45,35 @@ pub(super) async fn apply(plan: &TopologyPlan, ledger: &Ledger) -> Result<Topolo
 }
 
 async fn build(plan: &TopologyPlan, ledger: &Ledger, topo: &mut Topology) -> Result<(), TopologyError> {
+    for (ns, socket) in create_namespaces(plan, ledger, topo)? {
+        let handle = connect(socket, topo);
+        handle
+            .link()
+            .set(LinkUnspec::new_with_name("lo").up().build())
+            .execute()
+            .await
+            .map_err(|e| TopologyError::netlink(format!("setting lo up in {}", ns.name), e))?;
+        topo.state.get_mut().unwrap().handles.insert(ns.name.clone(), handle);
+    }
+    for veth in &plan.veths {
+        create_veth(veth, topo).await?;
+    }
+    for end in plan.ends() {
+        configure_end(end, &plan.run_id, topo).await?;
+    }
+    for r in &plan.routes {
+        add_route(r, topo).await?;
+    }
+    set_late_sysctls(plan, ledger, topo)
+}
+
+/// Creates every namespace of the plan, each recorded in `ledger` first, with its early
+/// sysctls set and a netlink socket opened inside it; returns those sockets.
+fn create_namespaces<'p>(
+    plan: &'p TopologyPlan,
+    ledger: &Ledger,
+    topo: &mut Topology,
+) -> Result<Vec<(&'p NetnsPlan, Socket)>, TopologyError> {
     // Namespaces are created in parallel: most of the cost is the kernel setting up each
     // one (and waiting for RCU), which overlaps well.
     for ns in &plan.namespaces {
@@ -88,52 +117,43 @@ async fn build(plan: &TopologyPlan, ledger: &Ledger, topo: &mut Topology) -> Res
             }
         }
     }
-    if let Some(e) = first_error {
-        return Err(e);
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(sockets),
     }
-    for (ns, socket) in sockets {
-        let handle = connect(socket, topo);
-        handle
-            .link()
-            .set(LinkUnspec::new_with_name("lo").up().build())
-            .execute()
-            .await
-            .map_err(|e| TopologyError::netlink(format!("setting lo up in {}", ns.name), e))?;
-        topo.state.get_mut().unwrap().handles.insert(ns.name.clone(), handle);
-    }
+}
 
-    for veth in &plan.veths {
-        create_veth(veth, topo).await?;
+/// `ip route add <to> [via <gw>] [dev <dev>]` in the route's namespace.
+async fn add_route(r: &RoutePlan, topo: &mut Topology) -> Result<(), TopologyError> {
+    let handle = handle(topo, &r.netns);
+    let what = || {
+        format!(
+            "adding route {}{}{} in {}",
+            r.to,
+            r.via.map(|v| format!(" via {v}")).unwrap_or_default(),
+            r.dev.as_ref().map(|d| format!(" dev {d}")).unwrap_or_default(),
+            r.netns
+        )
+    };
+    let mut msg = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(r.to.addr(), r.to.prefix_len())
+        .map_err(|e| TopologyError::Plan(vec![format!("{}: {e}", what())]))?;
+    if let Some(via) = r.via {
+        msg = msg.gateway(via).map_err(|e| TopologyError::Plan(vec![format!("{}: {e}", what())]))?;
     }
-    for end in plan.ends() {
-        configure_end(end, &plan.run_id, topo).await?;
-    }
-    for r in &plan.routes {
-        let handle = handle(topo, &r.netns);
-        let what = || {
-            format!(
-                "adding route {}{}{} in {}",
-                r.to,
-                r.via.map(|v| format!(" via {v}")).unwrap_or_default(),
-                r.dev.as_ref().map(|d| format!(" dev {d}")).unwrap_or_default(),
-                r.netns
-            )
+    if let Some(dev) = &r.dev {
+        let index = match topo.links.get(dev) {
+            Some(l) if l.netns == r.netns => l.index,
+            _ => index_of(&handle, dev).await.map_err(|e| TopologyError::netlink(format!("{}: looking up {dev}", what()), e))?,
         };
-        let mut msg = RouteMessageBuilder::<IpAddr>::new()
-            .destination_prefix(r.to.addr(), r.to.prefix_len())
-            .map_err(|e| TopologyError::Plan(vec![format!("{}: {e}", what())]))?;
-        if let Some(via) = r.via {
-            msg = msg.gateway(via).map_err(|e| TopologyError::Plan(vec![format!("{}: {e}", what())]))?;
-        }
-        if let Some(dev) = &r.dev {
-            let index = match topo.links.get(dev) {
-                Some(l) if l.netns == r.netns => l.index,
-                _ => index_of(&handle, dev).await.map_err(|e| TopologyError::netlink(format!("{}: looking up {dev}", what()), e))?,
-            };
-            msg = msg.output_interface(index);
-        }
-        handle.route().add(msg.build()).execute().await.map_err(|e| TopologyError::netlink(what(), e))?;
+        msg = msg.output_interface(index);
     }
+    handle.route().add(msg.build()).execute().await.map_err(|e| TopologyError::netlink(what(), e))
+}
+
+/// The sysctls that need the links: per namespace (they name an interface), then global ones
+/// through the ledger.
+fn set_late_sysctls(plan: &TopologyPlan, ledger: &Ledger, topo: &Topology) -> Result<(), TopologyError> {
     for ns in &plan.namespaces {
         let path = topo.namespaces.iter().find(|n| n.name == ns.name).map(|n| n.path.clone()).expect("created above");
         for s in ns.sysctls.iter().filter(|s| s.after_links) {
@@ -142,7 +162,7 @@ async fn build(plan: &TopologyPlan, ledger: &Ledger, topo: &mut Topology) -> Res
     }
     for s in &plan.global_sysctls {
         let place = "in the initial namespace".to_string();
-        match sysctl::set_global(ledger, &s.key, &s.value) {
+        match ledger.set_sysctl(&s.key, &s.value) {
             Ok(Some(_)) => {}
             Ok(None) => return Err(TopologyError::MissingSysctl { key: s.key.clone(), place }),
             Err(source) => return Err(TopologyError::Sysctl { key: s.key.clone(), value: s.value.clone(), place, source }),

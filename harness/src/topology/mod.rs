@@ -3,18 +3,17 @@
 //! and [`Topology::teardown`].
 //!
 //! - `plan.rs`: scenario -> [`TopologyPlan`], pure, unit-tested without root.
-//! - `netns.rs`: named namespaces the way `ip netns add/del` makes them, and [`in_netns`].
 //! - `apply.rs`: building a plan; one netlink connection per namespace, opened inside it.
-//! - `sysctl.rs`: `/proc/sys`, per namespace or global (global changes go through the ledger).
+//!
+//! Namespaces and `/proc/sys` themselves are [`crate::sys`] (re-exported here as [`netns`] and
+//! [`sysctl`]); global sysctls change through the ledger ([`Ledger::set_sysctl`]).
 //!
 //! Everything is tagged with the run id: namespaces are `/run/netns/<run_id>-<name>`, every
 //! interface's alias (IFLA_IFALIAS) is the run id. See [`crate::cleanup`].
 
 mod apply;
 mod error;
-pub mod netns;
 pub mod plan;
-pub mod sysctl;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,8 +25,8 @@ use rtnetlink::{Handle, LinkUnspec};
 
 use crate::cleanup::Ledger;
 
+pub use crate::sys::{in_netns, netns, sysctl};
 pub use error::{NetlinkFailure, TopologyError};
-pub use netns::in_netns;
 pub use plan::{plan, TopologyPlan};
 
 /// A live topology: its namespaces exist and each has an open netlink connection.

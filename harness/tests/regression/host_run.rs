@@ -14,6 +14,7 @@ pub fn tests() -> Vec<Trial> {
     vec![
         Trial::test("check::bad_input_names_file_line_field_and_exits_2", check_bad_input),
         Trial::test("check::fnhe_leak_is_valid", check_fnhe_leak),
+        Trial::test("check::a_scenario_outside_the_repo_finds_the_labs_kernel_files", check_outside_repo),
         root_trial("host::fnhe_leak_fixed_meets_its_expectation", host_fixed_is_met),
         root_trial("host::fnhe_leak_buggy_is_not_met_and_says_why", host_buggy_is_not_met),
         root_trial("host::sigint_tears_down", sigint_tears_down),
@@ -42,6 +43,17 @@ fn check_bad_input() -> Result<(), Failed> {
 fn check_fnhe_leak() -> Result<(), Failed> {
     let out = lab().args(["check", "fnhe-leak"]).output()?;
     ensure(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("variants: buggy, fixed"), "fnhe-leak must validate", &out)
+}
+
+/// A copy of fnhe-leak in a directory of its own, checked from there: `vm/config/` and
+/// `kernel-patches/fnhe-leak/` come from the lab's tree, not from next to the file.
+fn check_outside_repo() -> Result<(), Failed> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("my.yaml");
+    std::fs::copy(crate::support::repo().join("scenarios/fnhe-leak.yaml"), &path)?;
+    let out = lab().arg("check").arg(&path).current_dir(dir.path()).env_remove("LAB_HOME").output()?;
+    ensure(out.status.code() == Some(0), "exit 0 expected: a scenario anywhere uses the lab's own kernel files", &out)?;
+    ensure(String::from_utf8_lossy(&out.stdout).contains("variants: buggy, fixed"), "the copy must validate like the original", &out)
 }
 
 /// Runs `lab run fnhe-leak --host --json [args]` and returns (exit code, events, output).

@@ -21,7 +21,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 pub use patches::Patch;
-pub use request::{file_diagnostics, missing_files, repo_root, request_for};
+pub use request::{missing_files, request_for};
 
 /// What to build.
 #[derive(Debug, Clone)]

@@ -1,31 +1,22 @@
-//! From a scenario and variant to what to build: the repository's patch and config files.
+//! From a scenario and variant to what to build: its patch and config files, found in the
+//! scenario's own tree or the lab's ([`KernelFiles`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::KernelRequest;
-use crate::scenario::{Loaded, Variant};
-
-/// The repository a scenario file belongs to: the parent of its `scenarios/` directory,
-/// else the directory `lab` was built from.
-pub fn repo_root(scenario_file: &Path) -> PathBuf {
-    let dir = scenario_file.canonicalize().ok().and_then(|p| p.parent().map(Path::to_path_buf));
-    match dir {
-        Some(d) if d.file_name().is_some_and(|n| n == "scenarios") => d.parent().map(Path::to_path_buf).unwrap_or(d),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
-    }
-}
+use crate::scenario::{KernelFiles, Loaded, Variant};
 
 /// `kernel-patches/<scenario>/<patch>` for each patch of the variant, and
-/// `vm/config/base.config` followed by the scenario's and the variant's fragments.
+/// `vm/config/base.config` followed by the scenario's and the variant's fragments. A file in
+/// neither tree is named where the scenario would bring it, for [`missing_files`] to report.
 pub fn request_for(loaded: &Loaded, variant: &Variant) -> KernelRequest {
-    let root = repo_root(&loaded.path);
-    let patch_dir = root.join("kernel-patches").join(&loaded.scenario.name);
-    let config_dir = root.join("vm").join("config");
-    let mut fragments = vec![config_dir.join("base.config")];
-    fragments.extend(variant.config.iter().map(|c| config_dir.join(c)));
+    let files = KernelFiles::of(loaded);
+    let or_first = |found: Result<PathBuf, crate::scenario::files::NotFound>| found.unwrap_or_else(|e| e.tried[0].clone());
+    let mut fragments = vec![or_first(files.base_config())];
+    fragments.extend(variant.config.iter().map(|c| or_first(files.fragment(c))));
     KernelRequest {
         base: loaded.scenario.kernel.base.clone(),
-        patches: variant.patches.iter().map(|p| patch_dir.join(p)).collect(),
+        patches: variant.patches.iter().map(|p| or_first(files.patch(p))).collect(),
         fragments,
     }
 }
@@ -35,36 +26,26 @@ pub fn missing_files(req: &KernelRequest) -> Vec<PathBuf> {
     req.patches.iter().chain(req.fragments.iter()).filter(|p| !p.is_file()).cloned().collect()
 }
 
-/// Every patch or config fragment a scenario names that is not there, as diagnostics
-/// pointing at the entry that names it.
-pub fn file_diagnostics(loaded: &Loaded) -> Vec<crate::scenario::Diagnostic> {
-    let root = repo_root(&loaded.path);
-    let locator = crate::scenario::locate::Locator::new(&loaded.text);
-    let s = &loaded.scenario;
-    let mut named: Vec<(String, PathBuf)> = vec![("kernel".into(), root.join("vm/config/base.config"))];
-    for (i, c) in s.kernel.config.iter().enumerate() {
-        named.push((format!("kernel.config[{i}]"), root.join("vm/config").join(c)));
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_scenario_elsewhere_builds_with_its_own_patch_and_the_labs_base_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fnhe-leak.yaml")).unwrap();
+        let path = dir.path().join("mine.yaml");
+        std::fs::write(&path, text.replace("0001-route-debug-ref-leak-test.patch", "0001-mine.patch")).unwrap();
+        std::fs::create_dir_all(dir.path().join("kernel-patches/fnhe-leak")).unwrap();
+        std::fs::write(dir.path().join("kernel-patches/fnhe-leak/0001-mine.patch"), "").unwrap();
+        let loaded = crate::scenario::load(&path).unwrap();
+        let req = request_for(&loaded, &Variant::resolve(&loaded.scenario, Some("buggy")).unwrap());
+        let (own, lab) = (dir.path().canonicalize().unwrap(), Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap());
+        assert_eq!(req.patches[0], own.join("kernel-patches/fnhe-leak/0001-mine.patch"));
+        assert_eq!(req.patches[1].parent(), Some(lab.join("kernel-patches/fnhe-leak").as_path()), "the rest from the lab");
+        assert_eq!(req.fragments[0], lab.join("vm/config/base.config"));
+        assert!(missing_files(&req).is_empty(), "{:?}", missing_files(&req));
     }
-    for (name, v) in &s.variants {
-        for (i, p) in v.patches.iter().enumerate() {
-            named.push((format!("variants.{name}.patches[{i}]"), root.join("kernel-patches").join(&s.name).join(p)));
-        }
-        for (i, c) in v.config.iter().enumerate() {
-            named.push((format!("variants.{name}.config[{i}]"), root.join("vm/config").join(c)));
-        }
-    }
-    named
-        .into_iter()
-        .filter(|(_, p)| !p.is_file())
-        .map(|(field, p)| {
-            let pos = locator.find(&field);
-            crate::scenario::Diagnostic {
-                file: loaded.path.clone(),
-                line: pos.map_or(1, |p| p.line),
-                column: pos.map_or(1, |p| p.column),
-                message: format!("{} does not exist", p.display()),
-                field,
-            }
-        })
-        .collect()
 }

@@ -1,4 +1,7 @@
 //! The shared state of one run, seen by every step and expectation.
+//!
+//! Below `steps`, `expect` and `engine`: the engine builds a [`RunEnv`] (and re-exports these
+//! types as `engine::RunEnv`, ...), the step and condition kinds only read it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -8,8 +8,6 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::cleanup::Ledger;
-
 /// `/proc/sys/...` for `key`.
 pub fn key_path(key: &str) -> PathBuf {
     let rel = if key.contains('/') { key.trim_matches('/').to_string() } else { key.replace('.', "/") };
@@ -47,19 +45,6 @@ pub fn write(netns: Option<&Path>, key: &str, value: &str) -> io::Result<()> {
         None => write(),
         Some(ns) => super::in_netns(ns, write)?,
     }
-}
-
-/// Sets a sysctl of the caller's namespace (the initial one, for `lab`), recording its
-/// original value in `ledger` *before* writing, so a run killed right after still has it
-/// restored by `lab clean`. Returns the original; `Ok(None)` (and nothing written) when the
-/// key does not exist on this kernel. A key changed twice keeps its first original.
-pub fn set_global(ledger: &Ledger, key: &str, value: &str) -> io::Result<Option<String>> {
-    let Some(original) = read(None, key)? else {
-        return Ok(None);
-    };
-    ledger.record_sysctl(key, &original);
-    write(None, key, value)?;
-    Ok(Some(original))
 }
 
 #[cfg(test)]

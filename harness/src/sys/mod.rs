@@ -1,0 +1,15 @@
+//! The kernel interfaces `lab` changes, as thin wrappers with no run state: named network
+//! namespaces ([`netns`]), `/proc/sys` ([`sysctl`]) and the running kernel's release.
+//!
+//! A leaf: nothing else of `lab` is imported here. The ledger (`cleanup`) undoes changes
+//! with these, and the topology makes them with these; neither needs the other to do so.
+
+pub mod netns;
+pub mod sysctl;
+
+pub use netns::in_netns;
+
+/// `uname -r` of the kernel `lab` runs on.
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
+}
