@@ -19,7 +19,7 @@ pub struct VmArgs {
     pub qemu: PathBuf,
 }
 
-fn parse_accel(s: &str) -> Result<Accel, String> {
+fn parse_accel(s: &str) -> Result<Accel, lab::vm::qemu::UnknownAccel> {
     s.parse()
 }
 

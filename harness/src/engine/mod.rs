@@ -18,6 +18,15 @@ use crate::kmsg::KernelLog;
 use crate::scenario::{Scenario, Variant};
 use crate::topology::{self, Topology};
 
+/// Why the steps did not all run.
+#[derive(Debug, thiserror::Error)]
+enum StepsFailed {
+    #[error(transparent)]
+    Step(#[from] crate::steps::StepError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
 /// How a run was started.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -95,8 +104,8 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         async move { crate::steps::run_entries(&env, &env.scenario.steps, "", &cancel).await }
     };
     let step_result = tokio::select! {
-        r = steps => r.map_err(|e| e.to_string()),
-        _ = stop.cancelled() => Err("interrupted".to_string()),
+        r = steps => r.map_err(StepsFailed::Step),
+        _ = stop.cancelled() => Err(StepsFailed::Interrupted),
     };
     crate::steps::stop_background(&env).await;
     env.steps_done();
@@ -186,7 +195,7 @@ async fn collect(mut watchers: tokio::task::JoinSet<(String, Decision)>) -> Vec<
     out
 }
 
-fn verdict(steps: Result<(), String>, decisions: Vec<(String, Decision)>, notes: Vec<String>) -> RunReport {
+fn verdict(steps: Result<(), StepsFailed>, decisions: Vec<(String, Decision)>, notes: Vec<String>) -> RunReport {
     if let Err(e) = steps {
         return RunReport { outcome: Outcome::Error, summary: format!("the scenario could not be carried out: {e}"), notes };
     }

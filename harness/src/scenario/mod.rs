@@ -15,6 +15,6 @@ pub use files::{lab_home, KernelFiles};
 pub use load::{load, load_str, Diagnostic, LoadError, Loaded};
 pub use model::*;
 pub use preflight::{check_file, CheckError, Checked};
-pub use variant::{resolve_variant, Variant, VariantError};
+pub use variant::{Variant, VariantError};
 #[cfg(test)]
 mod tests;

@@ -320,12 +320,15 @@ impl<'de> Deserialize<'de> for ExpectEntry {
     }
 }
 
+/// A registry's reader of one kind's value: `None` when `key` names no kind.
+type KindReader<A, K, E> = fn(&str, &mut A) -> Result<Option<K>, E>;
+
 /// Reads the value of a key that should name a kind, refusing a second kind and unknown keys.
 fn read_kind<'de, A: MapAccess<'de>, K>(
     key: &str,
     map: &mut A,
     already: Option<K>,
-    from_map_value: fn(&str, &mut A) -> Result<Option<K>, A::Error>,
+    from_map_value: KindReader<A, K, A::Error>,
     kinds: &[&str],
     common: &[&str],
 ) -> Result<K, A::Error> {

@@ -62,10 +62,3 @@ fn pick(scenario: &Scenario, requested: Option<&str>) -> Result<String, VariantE
         },
     }
 }
-
-/// [`Variant::resolve`] with the error as text: the form `vm/guest.rs` still takes (its
-/// failure path wants a `String`). New code calls [`Variant::resolve`]; this goes once the
-/// guest does.
-pub fn resolve_variant(scenario: &Scenario, requested: Option<&str>) -> Result<Variant, String> {
-    Variant::resolve(scenario, requested).map_err(|e| e.to_string())
-}

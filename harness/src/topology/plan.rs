@@ -93,6 +93,49 @@ pub fn real_netns_name(run_id: &str, name: &str) -> String {
     format!("{run_id}-{name}")
 }
 
+/// The routes of `spec`, each checked: a declared namespace, an address as gateway, a prefix
+/// or `default` as destination, and a gateway or a device.
+fn plan_routes(spec: &TopologySpec, known: &dyn Fn(&str) -> bool, problems: &mut Vec<String>) -> Vec<RoutePlan> {
+    let mut routes = Vec::new();
+    for r in &spec.routes {
+        if !known(&r.netns) {
+            problems.push(format!("route to {} is in namespace `{}`, which is not declared", r.to, r.netns));
+        }
+        let via = match r.via.as_deref().map(str::parse::<IpAddr>) {
+            None => None,
+            Some(Ok(a)) => Some(a),
+            Some(Err(_)) => {
+                problems.push(format!(
+                    "route to {} in {}: gateway `{}` is not an address",
+                    r.to,
+                    r.netns,
+                    r.via.as_deref().unwrap_or_default()
+                ));
+                continue;
+            }
+        };
+        let to = if r.to == "default" {
+            match via {
+                Some(IpAddr::V6(_)) => IpNet::new(Ipv6Addr::UNSPECIFIED.into(), 0).expect("prefix 0"),
+                _ => IpNet::new(Ipv4Addr::UNSPECIFIED.into(), 0).expect("prefix 0"),
+            }
+        } else {
+            match r.to.parse::<IpNet>().or_else(|_| r.to.parse::<IpAddr>().map(IpNet::from)) {
+                Ok(n) => n.trunc(),
+                Err(_) => {
+                    problems.push(format!("route in {}: `{}` is neither `default` nor a prefix", r.netns, r.to));
+                    continue;
+                }
+            }
+        };
+        if via.is_none() && r.dev.is_none() {
+            problems.push(format!("route to {} in {}: give `via`, `dev` or both", r.to, r.netns));
+        }
+        routes.push(RoutePlan { netns: r.netns.clone(), to, via, dev: r.dev.clone() });
+    }
+    routes
+}
+
 /// Builds the plan of `spec` for run `run_id` (`lab3fa9c1`).
 pub fn plan(spec: &TopologySpec, run_id: &str) -> TopologyPlan {
     let mut problems = Vec::new();
@@ -149,43 +192,7 @@ pub fn plan(spec: &TopologySpec, run_id: &str) -> TopologyPlan {
         }
     }
 
-    let mut routes = Vec::new();
-    for r in &spec.routes {
-        if !known(&r.netns) {
-            problems.push(format!("route to {} is in namespace `{}`, which is not declared", r.to, r.netns));
-        }
-        let via = match r.via.as_deref().map(str::parse::<IpAddr>) {
-            None => None,
-            Some(Ok(a)) => Some(a),
-            Some(Err(_)) => {
-                problems.push(format!(
-                    "route to {} in {}: gateway `{}` is not an address",
-                    r.to,
-                    r.netns,
-                    r.via.as_deref().unwrap_or_default()
-                ));
-                continue;
-            }
-        };
-        let to = if r.to == "default" {
-            match via {
-                Some(IpAddr::V6(_)) => IpNet::new(Ipv6Addr::UNSPECIFIED.into(), 0).expect("prefix 0"),
-                _ => IpNet::new(Ipv4Addr::UNSPECIFIED.into(), 0).expect("prefix 0"),
-            }
-        } else {
-            match r.to.parse::<IpNet>().or_else(|_| r.to.parse::<IpAddr>().map(IpNet::from)) {
-                Ok(n) => n.trunc(),
-                Err(_) => {
-                    problems.push(format!("route in {}: `{}` is neither `default` nor a prefix", r.netns, r.to));
-                    continue;
-                }
-            }
-        };
-        if via.is_none() && r.dev.is_none() {
-            problems.push(format!("route to {} in {}: give `via`, `dev` or both", r.to, r.netns));
-        }
-        routes.push(RoutePlan { netns: r.netns.clone(), to, via, dev: r.dev.clone() });
-    }
+    let routes = plan_routes(spec, &known, &mut problems);
 
     let global_sysctls = spec.sysctls.iter().map(|(k, v)| SysctlPlan { key: k.clone(), value: v.0.clone(), after_links: false }).collect();
     TopologyPlan { run_id: run_id.to_string(), namespaces, veths, routes, global_sysctls, problems }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::accel::signs::{self, AccelFailure};
 use super::artifacts::RunDir;
-use super::channel::HostChannel;
+use super::channel::{ChannelError, HostChannel};
 use super::conclude::{End, GuestVerdict, Watched};
 use super::console::{self, FaultReport, Tail};
 use super::error::VmError;
@@ -51,7 +51,7 @@ pub struct Running {
     spawned: Instant,
     faults: UnboundedReceiver<FaultReport>,
     stderr_lines: UnboundedReceiver<String>,
-    guest: UnboundedReceiver<Result<Event, String>>,
+    guest: UnboundedReceiver<Result<Event, ChannelError>>,
     readers: Vec<JoinHandle<()>>,
     tail: Tail,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -137,7 +137,7 @@ async fn read_stderr(
 }
 
 /// The agent channel: QEMU connects at start; the reader acks the verdict itself.
-async fn read_agent(listener: UnixListener, out: mpsc::UnboundedSender<Result<Event, String>>) {
+async fn read_agent(listener: UnixListener, out: mpsc::UnboundedSender<Result<Event, ChannelError>>) {
     let Ok((stream, _)) = listener.accept().await else { return };
     let mut ch = HostChannel::new(stream);
     while let Some(item) = ch.next().await {
@@ -176,7 +176,7 @@ impl Watch<'_> {
         None
     }
 
-    fn on_guest(&mut self, item: Result<Event, String>) -> Option<End> {
+    fn on_guest(&mut self, item: Result<Event, ChannelError>) -> Option<End> {
         if !self.agent_up {
             self.agent_up = true;
             self.rules.events.send(Event::VmAgentUp { boot_ms: self.spawned.elapsed().as_millis() as u64 });
@@ -191,7 +191,7 @@ impl Watch<'_> {
                 self.last_event = Some(event_name(&ev));
                 self.rules.events.send(ev);
             }
-            Err(line) => self.rules.events.note(crate::event::Level::Warn, format!("unreadable line from the guest agent: {line}")),
+            Err(e) => self.rules.events.note(crate::event::Level::Warn, format!("unreadable line from the guest agent: {e}")),
         }
         None
     }

@@ -29,9 +29,19 @@ pub fn encode(event: &Event) -> String {
     s
 }
 
+/// A line from the guest that is not an event, or a channel that broke.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{source}: {line}")]
+    NotAnEvent { line: String, source: serde_json::Error },
+    #[error("reading the agent channel: {0}")]
+    Read(#[from] io::Error),
+}
+
 /// An event from one line, or why the line is not one.
-pub fn decode(line: &str) -> Result<Event, String> {
-    serde_json::from_str(line.trim_end()).map_err(|e| format!("{e}: {}", truncate(line.trim_end(), 200)))
+pub fn decode(line: &str) -> Result<Event, ChannelError> {
+    serde_json::from_str(line.trim_end())
+        .map_err(|source| ChannelError::NotAnEvent { line: truncate(line.trim_end(), 200).to_string(), source })
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -122,13 +132,13 @@ impl HostChannel {
     }
 
     /// The next line as an event (`Err` with the line when it is not one); `None` at the end.
-    pub async fn next(&mut self) -> Option<Result<Event, String>> {
+    pub async fn next(&mut self) -> Option<Result<Event, ChannelError>> {
         loop {
             match self.lines.next_line().await {
                 Ok(Some(l)) if l.trim().is_empty() => continue,
                 Ok(Some(l)) => return Some(decode(&l)),
                 Ok(None) => return None,
-                Err(e) => return Some(Err(format!("reading the agent channel: {e}"))),
+                Err(e) => return Some(Err(ChannelError::Read(e))),
             }
         }
     }
@@ -159,7 +169,7 @@ mod tests {
             assert_eq!(decode(&line).unwrap(), e);
         }
         let err = decode("{\"event\":\"no_such_event\"}").unwrap_err();
-        assert!(err.contains("no_such_event"), "{err}");
+        assert!(err.to_string().contains("no_such_event"), "{err}");
     }
 
     #[test]
@@ -182,9 +192,9 @@ mod tests {
         let verdict = Event::Verdict { outcome: Outcome::NotMet, summary: "no".into(), notes: vec![] };
         gw.write_all(format!("\n{}garbage\n", encode(&verdict)).as_bytes()).await.unwrap();
         drop(gw);
-        assert_eq!(ch.next().await, Some(Ok(verdict)));
-        assert!(matches!(ch.next().await, Some(Err(e)) if e.contains("garbage")));
-        assert_eq!(ch.next().await, None);
+        assert!(matches!(ch.next().await, Some(Ok(v)) if v == verdict));
+        assert!(matches!(ch.next().await, Some(Err(e)) if e.to_string().contains("garbage")));
+        assert!(ch.next().await.is_none());
         ch.ack().await.unwrap();
         let mut back = String::new();
         BufReader::new(gr).read_line(&mut back).await.unwrap();

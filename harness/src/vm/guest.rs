@@ -45,27 +45,42 @@ pub struct GuestArgs {
     pub winsize: Option<(u16, u16)>,
 }
 
+/// Why the guest agent cannot do its work, in the words the host's report shows.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    #[error("{0} missing from the kernel command line")]
+    Missing(&'static str),
+    #[error("{key}={value}: expected {expected}")]
+    BadValue { key: &'static str, value: String, expected: &'static str },
+    #[error("cannot read scenario {} in the guest: {source}", path.display())]
+    ReadScenario { path: PathBuf, source: std::io::Error },
+    #[error("the scenario does not load in the guest: {0}")]
+    Load(#[from] crate::scenario::LoadError),
+    #[error(transparent)]
+    Variant(#[from] crate::scenario::VariantError),
+    #[error("cannot start the async runtime in the guest: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
 impl GuestArgs {
     /// Reads the `lab.*` keys of a kernel command line; the error names what is missing.
-    pub fn parse(cmdline: &str) -> Result<GuestArgs, String> {
+    pub fn parse(cmdline: &str) -> Result<GuestArgs, GuestError> {
         let kv = parse_cmdline(cmdline);
         // The last occurrence wins, as for the kernel's own parameters.
         let get = |k: &str| kv.iter().rev().find(|(key, _)| key == k).and_then(|(_, v)| v.clone());
         let mode = match get(keys::MODE).as_deref() {
             Some("run") => GuestMode::Run,
             Some("shell") => GuestMode::Shell,
-            Some(other) => return Err(format!("{}={other}: expected run or shell", keys::MODE)),
-            None => return Err(format!("{} missing from the kernel command line", keys::MODE)),
+            Some(other) => return Err(GuestError::BadValue { key: keys::MODE, value: other.into(), expected: "run or shell" }),
+            None => return Err(GuestError::Missing(keys::MODE)),
         };
-        let scenario = get(keys::SCENARIO)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| format!("{} missing from the kernel command line", keys::SCENARIO))?;
-        let variant = get(keys::VARIANT)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| format!("{} missing from the kernel command line", keys::VARIANT))?;
+        let scenario = get(keys::SCENARIO).filter(|s| !s.is_empty()).ok_or(GuestError::Missing(keys::SCENARIO))?;
+        let variant = get(keys::VARIANT).filter(|s| !s.is_empty()).ok_or(GuestError::Missing(keys::VARIANT))?;
         let winsize = match get(keys::WINSIZE) {
             None => None,
-            Some(w) => Some(parse_winsize(&w).ok_or_else(|| format!("{}={w}: expected <columns>x<rows>", keys::WINSIZE))?),
+            Some(w) => {
+                Some(parse_winsize(&w).ok_or(GuestError::BadValue { key: keys::WINSIZE, value: w, expected: "<columns>x<rows>" })?)
+            }
         };
         Ok(GuestArgs { mode, scenario: PathBuf::from(scenario), variant, term: get(keys::TERM), winsize })
     }
@@ -109,8 +124,7 @@ fn agent() {
         }
     };
     // Read the scenario before tmpfs covers /tmp, /run, /root: the file may live there.
-    let text =
-        std::fs::read_to_string(&args.scenario).map_err(|e| format!("cannot read scenario {} in the guest: {e}", args.scenario.display()));
+    let text = std::fs::read_to_string(&args.scenario).map_err(|source| GuestError::ReadScenario { path: args.scenario.clone(), source });
     let problems = setup_filesystems();
     let _ = nix::unistd::sethostname("lab-guest");
     match args.mode {
@@ -180,7 +194,7 @@ fn mount_fs(src: &str, target: &str, fstype: &str, flags: MsFlags, data: Option<
 }
 
 /// Run mode: the engine, its events on the channel, then the host's ack.
-fn run_mode(args: &GuestArgs, text: Result<String, String>, problems: &[String]) {
+fn run_mode(args: &GuestArgs, text: Result<String, GuestError>, problems: &[String]) {
     let mut channel = match GuestChannel::open() {
         Ok(c) => c,
         Err(e) => {
@@ -224,26 +238,20 @@ fn run_mode(args: &GuestArgs, text: Result<String, String>, problems: &[String])
 }
 
 /// Loads the scenario and runs the engine; whatever fails ends in a `Verdict` event.
-fn run_scenario(args: &GuestArgs, text: Result<String, String>, sink: EventSink) {
-    let fail = |msg: String| {
-        say(&msg);
-        sink.send(Event::Verdict { outcome: Outcome::Error, summary: msg, notes: Vec::new() });
-    };
-    let text = match text {
-        Ok(t) => t,
-        Err(e) => return fail(e),
-    };
-    let scenario = match crate::scenario::load_str(&text, &args.scenario) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("the scenario does not load in the guest: {e}")),
-    };
-    let variant = match crate::scenario::resolve_variant(&scenario, Some(&args.variant)) {
-        Ok(v) => v,
-        Err(e) => return fail(e),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+fn run_scenario(args: &GuestArgs, text: Result<String, GuestError>, sink: EventSink) {
+    let ready = text.and_then(|text| {
+        let scenario = crate::scenario::load_str(&text, &args.scenario)?;
+        let variant = crate::scenario::Variant::resolve(&scenario, Some(&args.variant))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(GuestError::Runtime)?;
+        Ok((scenario, variant, runtime))
+    });
+    let (scenario, variant, runtime) = match ready {
         Ok(r) => r,
-        Err(e) => return fail(format!("cannot start the async runtime in the guest: {e}")),
+        Err(e) => {
+            say(&e.to_string());
+            sink.send(Event::Verdict { outcome: Outcome::Error, summary: e.to_string(), notes: Vec::new() });
+            return;
+        }
     };
     let opts = RunOptions { backend: "vm".into() };
     // The host owns the deadline: it stops the whole VM, so the guest never cancels itself.
@@ -263,11 +271,11 @@ fn report_failure(msg: &str, problems: &[String]) {
 }
 
 /// Shell mode: topology up, bash on the serial console, topology down.
-fn shell_mode(args: &GuestArgs, text: Result<String, String>, problems: &[String]) {
+fn shell_mode(args: &GuestArgs, text: Result<String, GuestError>, problems: &[String]) {
     for p in problems {
         say(p);
     }
-    let scenario = text.and_then(|t| crate::scenario::load_str(&t, &args.scenario).map_err(|e| e.to_string()));
+    let scenario = text.and_then(|t| Ok(crate::scenario::load_str(&t, &args.scenario)?));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return say(&format!("cannot start the async runtime: {e}")),
@@ -416,11 +424,14 @@ mod tests {
 
     #[test]
     fn says_what_is_missing_or_wrong() {
-        assert!(GuestArgs::parse("console=ttyS0").unwrap_err().contains("lab.mode missing"));
-        assert!(GuestArgs::parse("lab.mode=fly").unwrap_err().contains("expected run or shell"));
-        assert!(GuestArgs::parse("lab.mode=run lab.variant=x").unwrap_err().contains("lab.scenario missing"));
-        assert!(GuestArgs::parse("lab.mode=run lab.scenario=/s lab.variant=").unwrap_err().contains("lab.variant missing"));
-        assert!(GuestArgs::parse("lab.mode=shell lab.scenario=/s lab.variant=v lab.winsize=big").unwrap_err().contains("<columns>x<rows>"));
+        assert!(GuestArgs::parse("console=ttyS0").unwrap_err().to_string().contains("lab.mode missing"));
+        assert!(GuestArgs::parse("lab.mode=fly").unwrap_err().to_string().contains("expected run or shell"));
+        assert!(GuestArgs::parse("lab.mode=run lab.variant=x").unwrap_err().to_string().contains("lab.scenario missing"));
+        assert!(GuestArgs::parse("lab.mode=run lab.scenario=/s lab.variant=").unwrap_err().to_string().contains("lab.variant missing"));
+        assert!(GuestArgs::parse("lab.mode=shell lab.scenario=/s lab.variant=v lab.winsize=big")
+            .unwrap_err()
+            .to_string()
+            .contains("<columns>x<rows>"));
     }
 
     #[test]

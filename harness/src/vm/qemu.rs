@@ -47,13 +47,18 @@ impl fmt::Display for Accel {
     }
 }
 
+/// An accelerator name `lab` does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown accelerator `{0}`: expected kvm or tcg")]
+pub struct UnknownAccel(pub String);
+
 impl std::str::FromStr for Accel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownAccel;
+    fn from_str(s: &str) -> Result<Self, UnknownAccel> {
         match s {
             "kvm" => Ok(Accel::Kvm),
             "tcg" => Ok(Accel::Tcg),
-            other => Err(format!("unknown accelerator `{other}`: expected kvm or tcg")),
+            other => Err(UnknownAccel(other.to_string())),
         }
     }
 }

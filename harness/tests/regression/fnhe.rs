@@ -26,7 +26,7 @@ pub fn tests() -> Vec<Trial> {
 /// The kernel `lab run fnhe-leak --variant <variant>` boots.
 pub fn kernel_request(variant: &str) -> Result<lab::vm::kernel::KernelRequest, String> {
     let loaded = lab::scenario::load(&repo().join("scenarios/fnhe-leak.yaml")).map_err(|e| e.to_string())?;
-    let v = lab::scenario::resolve_variant(&loaded.scenario, Some(variant))?;
+    let v = lab::scenario::Variant::resolve(&loaded.scenario, Some(variant)).map_err(|e| e.to_string())?;
     Ok(lab::vm::kernel::request_for(&loaded, &v))
 }
 

@@ -137,7 +137,7 @@ pub fn run_vm_with(scenario: &str, tune: impl FnOnce(VmOptions) -> VmOptions) ->
     let _g = vm_lock();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(scenario);
     let loaded = lab::scenario::load(&path).map_err(|e| e.to_string())?;
-    let variant = lab::scenario::resolve_variant(&loaded.scenario, None)?;
+    let variant = lab::scenario::Variant::resolve(&loaded.scenario, None).map_err(|e| e.to_string())?;
     let runs = tempfile::tempdir()?;
     let opts = tune(VmOptions {
         kernel: Some(kernel),

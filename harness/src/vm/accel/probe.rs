@@ -19,20 +19,38 @@ use crate::vm::qemu::Accel;
 /// How long SeaBIOS may take before the probe gives up on an accelerator.
 pub const PROBE_LIMIT: Duration = Duration::from_secs(2);
 
+/// Why an accelerator did not get through SeaBIOS.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("/dev/kvm does not exist")]
+    NoDevice,
+    #[error("cannot open /dev/kvm: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("cannot start {}: {source}", qemu.display())]
+    Spawn { qemu: std::path::PathBuf, source: std::io::Error },
+    /// QEMU said why, in its own words (the MSR abort).
+    #[error("{0}")]
+    Refused(String),
+    #[error("QEMU with -accel {0} exited before running the BIOS")]
+    Exited(Accel),
+    #[error("a {accel} guest did not get through the BIOS within {limit} s", accel = .0, limit = PROBE_LIMIT.as_secs())]
+    TooSlow(Accel),
+}
+
 /// What the probe measured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ProbeFinding {
     /// Time to SeaBIOS's "No bootable device." under KVM, or why KVM did not get there.
-    pub kvm: Result<Duration, String>,
+    pub kvm: Result<Duration, ProbeError>,
     /// The same under TCG, when KVM got there (to compare).
-    pub tcg: Option<Result<Duration, String>>,
+    pub tcg: Option<Result<Duration, ProbeError>>,
 }
 
 impl ProbeFinding {
     /// Whether KVM is worth a real boot, and the evidence in words.
     pub fn verdict(&self) -> (bool, String) {
         match (&self.kvm, &self.tcg) {
-            (Err(why), _) => (false, why.clone()),
+            (Err(why), _) => (false, why.to_string()),
             (Ok(kvm), Some(Ok(tcg))) if kvm > tcg => (
                 false,
                 format!(
@@ -61,21 +79,21 @@ pub async fn probe(qemu: &Path) -> ProbeFinding {
 }
 
 /// `/dev/kvm` exists and this user can open it.
-fn kvm_device() -> Result<(), String> {
+fn kvm_device() -> Result<(), ProbeError> {
     let dev = Path::new("/dev/kvm");
     if !dev.exists() {
-        return Err("/dev/kvm does not exist".into());
+        return Err(ProbeError::NoDevice);
     }
-    std::fs::OpenOptions::new().read(true).write(true).open(dev).map(|_| ()).map_err(|e| format!("cannot open /dev/kvm: {e}"))
+    std::fs::OpenOptions::new().read(true).write(true).open(dev).map(|_| ()).map_err(ProbeError::Open)
 }
 
 /// Boots SeaBIOS under `accel`; `Ok(time to "No bootable device.")` or why not.
-async fn run_firmware(qemu: &Path, accel: Accel) -> Result<Duration, String> {
+async fn run_firmware(qemu: &Path, accel: Accel) -> Result<Duration, ProbeError> {
     let mut cmd = Command::new(qemu);
     cmd.args(probe_args(accel)).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     crate::process::guard_child(&mut cmd);
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", qemu.display()))?;
+    let mut child = cmd.spawn().map_err(|source| ProbeError::Spawn { qemu: qemu.to_path_buf(), source })?;
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
     let reached = async {
@@ -99,8 +117,8 @@ async fn run_firmware(qemu: &Path, accel: Accel) -> Result<Duration, String> {
         Ok(false) => Err(signs::first_failure(&err, 1)
             .map(|f| f.summary)
             .or_else(|| err.iter().find(|l| !l.trim().is_empty()).map(|l| signs::strip_program(l).to_string()))
-            .unwrap_or_else(|| format!("QEMU with -accel {accel} exited before running the BIOS"))),
-        Err(_) => Err(format!("a {accel} guest did not get through the BIOS within {} s", PROBE_LIMIT.as_secs())),
+            .map_or(ProbeError::Exited(accel), ProbeError::Refused)),
+        Err(_) => Err(ProbeError::TooSlow(accel)),
     }
 }
 
@@ -146,7 +164,10 @@ mod tests {
     #[test]
     fn fast_kvm_is_worth_a_boot_and_an_abort_is_not() {
         assert!(ProbeFinding { kvm: Ok(ms(40)), tcg: Some(Ok(ms(350))) }.verdict().0);
-        let abort = ProbeFinding { kvm: Err("KVM refused the guest's MSRs: failed to set MSR 0x10a to 0x69".into()), tcg: None };
+        let abort = ProbeFinding {
+            kvm: Err(ProbeError::Refused("KVM refused the guest's MSRs: failed to set MSR 0x10a to 0x69".into())),
+            tcg: None,
+        };
         assert_eq!(abort.verdict(), (false, "KVM refused the guest's MSRs: failed to set MSR 0x10a to 0x69".into()));
     }
 

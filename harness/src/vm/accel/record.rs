@@ -40,7 +40,7 @@ impl HostKey {
             qemu: resolved.display().to_string(),
             qemu_version: version,
             cpu_model: cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default()),
-            host_kernel: crate::engine::kernel_release(),
+            host_kernel: crate::sys::kernel_release(),
         })
     }
 

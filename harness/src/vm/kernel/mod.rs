@@ -112,6 +112,28 @@ fn check_tools() -> Result<(), KernelError> {
     Ok(())
 }
 
+/// The content key of a build: source version, patch contents, merged config.
+fn build_key(base: &str, version: &str, series: &[Patch], cfg_hash: &str) -> String {
+    let mut keyed = format!("linux-source-{base} {version}\n");
+    for p in series {
+        keyed.push_str(&format!("patch {}\n", p.sha256));
+    }
+    keyed.push_str(&format!("config {cfg_hash}\n"));
+    sha256_hex(keyed.as_bytes())
+}
+
+/// Moves a finished build from the object tree into `out` (through `staging`, so a build
+/// killed half-way never looks finished): bzImage, config, the patch listing.
+fn store(obj: &Path, staging: &Path, out: &Path, series: &[Patch]) -> Result<(), KernelError> {
+    let copy = |from: &Path, to: &str| std::fs::copy(from, staging.join(to)).map_err(|e| KernelError::io(from, e));
+    copy(&obj.join("arch/x86/boot/bzImage"), "bzImage")?;
+    copy(&obj.join(".config"), "config")?;
+    let listing: String = series.iter().map(|p| format!("{}  {}\n", p.sha256, p.path.display())).collect();
+    std::fs::write(staging.join("patches.txt"), listing).map_err(|e| KernelError::io(staging, e))?;
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::rename(staging, out).map_err(|e| KernelError::io(out, e))
+}
+
 /// Builds the kernel for `req`, or returns the cached one. Blocking: call it from
 /// `spawn_blocking`. Holds a lock on the source tree so two builds never mix patches.
 pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<BuiltKernel, KernelError> {
@@ -145,12 +167,7 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     let config = kconfig::merge(&src, &scratch.path().join("o"), &req.fragments, &mut scratch_log)?;
     let cfg_hash = sha256_hex(config.as_bytes());
 
-    let mut keyed = format!("linux-source-{} {version}\n", req.base);
-    for p in &series {
-        keyed.push_str(&format!("patch {}\n", p.sha256));
-    }
-    keyed.push_str(&format!("config {cfg_hash}\n"));
-    let key = sha256_hex(keyed.as_bytes());
+    let key = build_key(&req.base, &version, &series, &cfg_hash);
     let out = cache.join("kernels").join(&key);
     let bzimage = out.join("bzImage");
     if let Some(found) = cached(&cache, &key, started) {
@@ -190,13 +207,7 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     if steps > 100 {
         let _ = std::fs::write(&estimate_file, steps.to_string());
     }
-    let copy = |from: &Path, to: &str| std::fs::copy(from, staging.join(to)).map_err(|e| KernelError::io(from, e));
-    copy(&obj.join("arch/x86/boot/bzImage"), "bzImage")?;
-    copy(&obj_config, "config")?;
-    let listing: String = series.iter().map(|p| format!("{}  {}\n", p.sha256, p.path.display())).collect();
-    std::fs::write(staging.join("patches.txt"), listing).map_err(|e| KernelError::io(&staging, e))?;
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::rename(&staging, &out).map_err(|e| KernelError::io(&out, e))?;
+    store(&obj, &staging, &out, &series)?;
     remember(&remembered, &key)?;
     Ok(BuiltKernel {
         bzimage,
