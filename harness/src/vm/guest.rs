@@ -99,7 +99,7 @@ fn say(msg: &str) {
 /// The guest's init. Never returns: the guest powers off when the work is done or failed.
 pub fn guest_main() -> ! {
     // The kernel gives init only HOME and TERM.
-    std::env::set_var("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    std::env::set_var("PATH", crate::steps::exec::GUEST_PATH.join(":"));
     std::env::set_var("HOME", "/root");
     std::panic::set_hook(Box::new(|info| say(&format!("panic: {info}"))));
     if let Err(payload) = std::panic::catch_unwind(agent) {
