@@ -12,25 +12,14 @@ use lab::vm::accel::Records;
 use lab::vm::qemu::Accel;
 
 use crate::support::{ensure, lab};
-use crate::vm::{run_vm_with, Run};
+use crate::vm::{run_vm_with, vm_trial, Run};
 
 pub fn tests() -> Vec<Trial> {
-    let trials = [
-        ("accel::kvm_dying_after_the_probe_falls_back_to_tcg_and_is_remembered", internal_error_falls_back as fn() -> Result<(), Failed>),
-        ("accel::kvm_slower_than_tcg_at_the_probe_is_never_booted", slow_probe_picks_tcg),
-        ("accel::cli_qemu_flag_and_doctor_show_the_fallback", cli_fallback_and_doctor),
-    ];
-    let unavailable = crate::vm::unavailable();
-    trials
-        .into_iter()
-        .map(|(name, f)| {
-            let t = Trial::test(name, f);
-            match &unavailable {
-                None => t,
-                Some(why) => t.with_ignored_flag(true).with_kind(why.clone()),
-            }
-        })
-        .collect()
+    vec![
+        vm_trial("accel::kvm_dying_after_the_probe_falls_back_to_tcg_and_is_remembered", internal_error_falls_back),
+        vm_trial("accel::kvm_slower_than_tcg_at_the_probe_is_never_booted", slow_probe_picks_tcg),
+        vm_trial("accel::cli_qemu_flag_and_doctor_show_the_fallback", cli_fallback_and_doctor),
+    ]
 }
 
 fn standin() -> PathBuf {

@@ -7,19 +7,13 @@ use libtest_mimic::{Failed, Trial};
 use serde_json::Value;
 
 use crate::support::{ensure, lab, repo};
+use crate::vm::vm_trial;
 
 pub fn tests() -> Vec<Trial> {
-    let vm = |name: &str, f: fn() -> Result<(), Failed>| {
-        let t = Trial::test(name, f);
-        match crate::vm::unavailable() {
-            Some(why) => t.with_ignored_flag(true).with_kind(why),
-            None => t,
-        }
-    };
     vec![
-        vm("fnhe::buggy_kernel_shows_the_signature_after_teardown", buggy_shows_signature),
-        vm("fnhe::fixed_kernel_shows_no_signature", fixed_shows_none),
-        vm("kernel::patch_that_does_not_apply_names_patch_file_and_hunk", bad_patch),
+        vm_trial("fnhe::buggy_kernel_shows_the_signature_after_teardown", buggy_shows_signature),
+        vm_trial("fnhe::fixed_kernel_shows_no_signature", fixed_shows_none),
+        vm_trial("kernel::patch_that_does_not_apply_names_patch_file_and_hunk", bad_patch),
     ]
 }
 

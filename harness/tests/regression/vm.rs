@@ -19,22 +19,20 @@ use lab::event::{Event, EventSink, GuestFault, Outcome};
 use lab::vm::backend::VmOptions;
 
 pub fn tests() -> Vec<Trial> {
-    let trials = [
-        ("vm::kernel_panic_at_boot_is_reported_within_seconds", panic_at_boot as fn() -> Result<(), Failed>),
-        ("vm::hang_is_stopped_at_the_deadline", hang_at_deadline),
-        ("vm::short_scenario_runs_to_a_verdict_in_the_guest", short_run),
-    ];
-    let unavailable = unavailable();
-    trials
-        .into_iter()
-        .map(|(name, f)| {
-            let t = Trial::test(name, f);
-            match &unavailable {
-                None => t,
-                Some(why) => t.with_ignored_flag(true).with_kind(why.clone()),
-            }
-        })
-        .collect()
+    vec![
+        vm_trial("vm::kernel_panic_at_boot_is_reported_within_seconds", panic_at_boot),
+        vm_trial("vm::hang_is_stopped_at_the_deadline", hang_at_deadline),
+        vm_trial("vm::short_scenario_runs_to_a_verdict_in_the_guest", short_run),
+    ]
+}
+
+/// A trial that boots a kernel: ignored, with the reason as its kind, where none can be had.
+pub fn vm_trial(name: &str, f: fn() -> Result<(), Failed>) -> Trial {
+    let t = Trial::test(name, f);
+    match unavailable() {
+        None => t,
+        Some(why) => t.with_ignored_flag(true).with_kind(why),
+    }
 }
 
 /// Why no kernel can be had, decided without building anything.
