@@ -56,10 +56,6 @@ fn which(tool: &str) -> Option<PathBuf> {
 
 /// The kernel every trial boots, built (or found in the cache) once.
 pub fn test_kernel() -> Result<PathBuf, Failed> {
-    kernel()
-}
-
-fn kernel() -> Result<PathBuf, Failed> {
     static KERNEL: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     KERNEL
         .get_or_init(|| {
@@ -131,7 +127,7 @@ fn run_vm(scenario: &str) -> Result<Run, Failed> {
 /// A VM run of `tests/data/<scenario>` through the library's one entry point, with the
 /// test kernel and `tune` applied to the options.
 pub fn run_vm_with(scenario: &str, tune: impl FnOnce(VmOptions) -> VmOptions) -> Result<Run, Failed> {
-    let kernel = kernel()?;
+    let kernel = test_kernel()?;
     let _g = vm_lock();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(scenario);
     let loaded = lab::scenario::load(&path).map_err(|e| e.to_string())?;
