@@ -5,6 +5,7 @@
 
 use libtest_mimic::{Arguments, Trial};
 
+mod dualstack;
 mod fnhe;
 mod host_run;
 mod support;
@@ -18,5 +19,6 @@ fn main() {
     trials.extend(host_run::tests());
     trials.extend(vm::tests());
     trials.extend(fnhe::tests());
+    trials.extend(dualstack::tests());
     libtest_mimic::run(&args, trials).exit();
 }
