@@ -6,6 +6,7 @@
 use libtest_mimic::{Arguments, Trial};
 
 mod accel;
+mod dualstack;
 mod fnhe;
 mod host_run;
 mod support;
@@ -20,5 +21,6 @@ fn main() {
     trials.extend(vm::tests());
     trials.extend(accel::tests());
     trials.extend(fnhe::tests());
+    trials.extend(dualstack::tests());
     libtest_mimic::run(&args, trials).exit();
 }
