@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system packages lab needs, if any is missing: QEMU, busybox, Debian's kernel
 # source and the kernel build tools, iproute2 (for `ip netns exec` while debugging and for
-# the topology benchmark). Idempotent; quiet when everything is there.
+# the topology benchmark), and the tools scenarios' `exec` steps commonly call: the guest
+# sees the host's root filesystem (read-only 9p), so a program a step runs in the VM must be
+# installed here. Idempotent; quiet when everything is there.
 set -euo pipefail
 packages=(
   qemu-system-x86 busybox-static linux-source-6.1
   build-essential bc bison flex libelf-dev libssl-dev cpio xz-utils kmod
   iproute2 git
+  # Guest tools for `exec` steps: ping (IPv4 and IPv6), ip/ss/tc/bridge (iproute2), nft,
+  # conntrack, ethtool, tcpdump, ps/sysctl (procps), killall/fuser (psmisc),
+  # nsenter/unshare/mount (util-linux).
+  iputils-ping nftables conntrack ethtool tcpdump procps psmisc util-linux
 )
 missing=()
 for p in "${packages[@]}"; do
