@@ -13,6 +13,7 @@ use crate::scenario::check::{CheckScope, Problem};
 pub mod concurrent;
 mod error;
 pub mod exec;
+mod identity;
 pub mod link;
 pub mod mtu_churn;
 pub mod sleep;
