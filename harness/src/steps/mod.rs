@@ -10,12 +10,16 @@ use futures::future::BoxFuture;
 use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
+pub mod bootstrap;
 pub mod concurrent;
+pub mod container;
 mod error;
 pub mod exec;
 mod identity;
 pub mod link;
 pub mod mtu_churn;
+pub mod pipe_drain;
+pub mod pipe_pressure;
 pub mod sleep;
 pub mod stop;
 pub mod sysctl;
@@ -36,6 +40,10 @@ crate::kind_registry! {
         "concurrent" => Concurrent(concurrent::Spec),
         "teardown" => Teardown(teardown::Spec),
         "exec" => Exec(exec::Spec),
+        "pipe_pressure" => PipePressure(pipe_pressure::Spec),
+        "bootstrap" => Bootstrap(bootstrap::Spec),
+        "pipe_drain" => PipeDrain(pipe_drain::Spec),
+        "container" => Container(container::Spec),
     }
 }
 
@@ -53,6 +61,10 @@ impl StepKind {
             StepKind::Concurrent(s) => s,
             StepKind::Teardown(s) => s,
             StepKind::Exec(s) => s,
+            StepKind::PipePressure(s) => s,
+            StepKind::Bootstrap(s) => s,
+            StepKind::PipeDrain(s) => s,
+            StepKind::Container(s) => s,
         }
     }
 }
