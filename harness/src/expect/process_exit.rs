@@ -1,6 +1,7 @@
 //! `process_exit`: a step's process exited (with a given status, within a given time of its
-//! start). Decided early when it can no longer be seen: the process ended otherwise, or has
-//! already run longer than `max_runtime`.
+//! start). An exit before the window opened is seen at the window's start (the process is
+//! gone for all of it). Decided early when it can no longer be seen: the process ended
+//! otherwise, or has already run longer than `max_runtime`.
 
 use std::time::{Duration, Instant};
 
@@ -42,14 +43,6 @@ impl Spec {
     }
 }
 
-fn ended(e: &Exit) -> String {
-    match (e.code, e.signal) {
-        (Some(c), _) => format!("exited {c}"),
-        (None, Some(s)) => format!("was killed by signal {s}"),
-        _ => "ended".into(),
-    }
-}
-
 impl Condition for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         if scope.step_ids.contains(self.step.as_str()) {
@@ -76,7 +69,7 @@ impl Condition for Spec {
                 .watch(until, |m, now| {
                     let Some(t) = m.get(&self.step) else { return Look::Wait(None) };
                     match (&t.exit, t.started) {
-                        (Some(e), _) if self.fits(e) && e.at >= since => Look::Found((*e, t.pid)),
+                        (Some(e), _) if self.fits(e) => Look::Found((*e, t.pid)),
                         (Some(_), _) => Look::Never,
                         (None, Some(start)) => match self.max_runtime {
                             Some(m) if now >= start + m.0 + Duration::from_millis(500) => Look::Never,
@@ -88,12 +81,12 @@ impl Condition for Spec {
                 })
                 .await;
             Ok(seen.map(|(e, pid)| Observation {
-                at_ms: env.clock.ms_at(e.at),
+                at_ms: env.clock.ms_at(e.at.max(since)),
                 detail: format!(
                     "process {} of `{}` {} after {:.3} s",
                     pid.map_or("?".into(), |p| p.to_string()),
                     self.step,
-                    ended(&e),
+                    e.ended(),
                     e.runtime.as_secs_f64()
                 ),
                 context: Vec::new(),

@@ -64,6 +64,22 @@ pub struct Tracked {
 
 type Map = BTreeMap<String, Tracked>;
 
+/// `exited 0`, `was killed by signal 9`: how a process ended, in words.
+pub fn ended(code: Option<i32>, signal: Option<i32>) -> String {
+    match (code, signal) {
+        (Some(c), _) => format!("exited {c}"),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        _ => "ended".into(),
+    }
+}
+
+impl Exit {
+    /// How it ended, in words.
+    pub fn ended(&self) -> String {
+        ended(self.code, self.signal)
+    }
+}
+
 /// The registry of one run; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Registry {

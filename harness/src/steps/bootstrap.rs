@@ -25,6 +25,8 @@ use crate::process::{Account, CapsSpec, IdentitySpec};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
+/// How long a stopped step lets the parent finish reading once the writer is done.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Payload bounds: at least a byte, at most what a test should push through one pipe.
 const BYTES_RANGE: std::ops::RangeInclusive<u64> = 1..=(64 << 20);
 
@@ -115,18 +117,21 @@ impl Step for Spec {
             let netns = super::identity::netns_path(ctx, self.netns.as_deref())?;
             let args = ["--mode".to_string(), self.mode().as_str().to_string(), "--bytes".into(), self.bytes.to_string()];
             let mut w = Workload::spawn("bootstrap", &args, creds, netns.as_deref())?;
-            let deadline = (!ctx.background).then(|| Instant::now() + self.timeout.0);
-            let mut seen = Seen::default();
+            let mut deadline = (!ctx.background).then(|| Instant::now() + self.timeout.0);
+            let (mut seen, mut stopping) = (Seen::default(), false);
             while seen.read.is_none() {
                 let next = tokio::select! {
                     r = w.next() => Wake::Report(r?),
-                    _ = ctx.cancel.cancelled() => Wake::Stopped,
+                    _ = ctx.cancel.cancelled(), if !stopping => Wake::Stopped,
                     _ = sleep_until(deadline) => Wake::Timeout,
                 };
                 match next {
                     Wake::Report(Some(report)) => self.apply(ctx, &w, &mut seen, report, &creds.to_string())?,
                     Wake::Report(None) => return Err(StepError::Unmet("the bootstrap parent ended before reading".into())),
+                    // The writer is done: let the parent finish reading rather than kill it.
+                    Wake::Stopped if seen.exit.is_some() => (stopping, deadline) = (true, Some(Instant::now() + STOP_GRACE)),
                     Wake::Stopped => return Ok(self.stopped(ctx, w, &seen).await),
+                    Wake::Timeout if stopping => return Ok(self.stopped(ctx, w, &seen).await),
                     Wake::Timeout => {
                         let why = format!("the writer was not done within {:?}: {}", self.timeout.0, writer_state(&w, &seen));
                         self.stopped(ctx, w, &seen).await;
@@ -189,11 +194,7 @@ impl Spec {
 
     fn done(&self, seen: &Seen, took: Duration) -> StepSummary {
         let (code, signal, runtime_ms) = seen.exit.unwrap_or_default();
-        let ended = match (code, signal) {
-            (Some(c), _) => format!("exited {c}"),
-            (None, Some(s)) => format!("was killed by signal {s}"),
-            _ => "ended".into(),
-        };
+        let ended = crate::process::registry::ended(code, signal);
         let size = seen.pipe.map_or(0, |p| p.size);
         let read = seen.read.unwrap_or(0);
         StepSummary::text(format!(
@@ -227,7 +228,9 @@ fn writer_state(w: &Workload, seen: &Seen) -> String {
     let queued = queued.map_or(String::new(), |q| format!(", {q} bytes waiting in the pipe"));
     match (seen.writer, seen.exit) {
         (None, _) => "the writer never started".into(),
-        (Some(pid), Some((code, _, ms))) => format!("writer pid {pid} exited {code:?} after {ms} ms{queued}"),
+        (Some(pid), Some((code, signal, ms))) => {
+            format!("writer pid {pid} {} after {ms} ms{queued}", crate::process::registry::ended(code, signal))
+        }
         (Some(pid), None) => match inspect::sample(pid) {
             Some(s) => format!("writer pid {pid} in state {} (wchan {}){queued}", s.state, s.wchan),
             None => format!("writer pid {pid} is gone{queued}"),

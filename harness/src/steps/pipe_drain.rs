@@ -11,11 +11,14 @@ use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::process::inspect;
+use crate::process::registry::Look;
 use crate::scenario::check::{list, CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
 /// How long to wait between reads of an empty pipe.
 const IDLE: Duration = Duration::from_millis(20);
+/// How long the writer's exit may take to be recorded once its pipe is drained.
+const EXIT_SETTLE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -74,9 +77,10 @@ impl Step for Spec {
                     Err(e) => return Err(StepError::io(format!("reading /proc/{}/fd/{}", pipe.pid, pipe.fd), e)),
                 }
             }
-            let exit = procs.get(&self.step).and_then(|t| t.exit);
-            let how =
-                exit.map_or("has no exit recorded".to_string(), |e| format!("exited {:?} after {:.2} s", e.code, e.runtime.as_secs_f64()));
+            // The pipe's end can come before the step has recorded its writer's exit.
+            let settle = Instant::now() + EXIT_SETTLE;
+            let exit = procs.watch(settle, |m, _| m.get(&self.step).and_then(|t| t.exit).map_or(Look::Wait(None), Look::Found)).await;
+            let how = exit.map_or("has no exit recorded".to_string(), |e| format!("{} after {:.2} s", e.ended(), e.runtime.as_secs_f64()));
             Ok(StepSummary::text(format!(
                 "drained {drained} bytes from `{}`'s pipe (/proc/{}/fd/{}) in {:.2} s; its writer {how}",
                 self.step,

@@ -146,7 +146,8 @@ fn set_soft_limit(ctx: &StepCtx, limit: u64) -> Result<(), StepError> {
 fn holding(pipes: u32, first: u64, last: u64, bytes: u64, creds: &Creds) -> StepSummary {
     let pages = bytes / unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64;
     StepSummary::text(format!(
-        "holding {pipes} pipes ({pages} pages) as {creds}: the first was {first} bytes, the last {last} bytes — over the soft limit"
+        "holding {pipes} pipe{} ({pages} pages) as {creds}: the first was {first} bytes, the last {last} bytes — over the soft limit",
+        if pipes == 1 { "" } else { "s" }
     ))
     .counter("pipes", pipes as f64)
     .counter("first_size", first as f64)
