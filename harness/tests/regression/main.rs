@@ -8,6 +8,7 @@ use libtest_mimic::{Arguments, Trial};
 mod accel;
 mod fnhe;
 mod host_run;
+mod pipe_limit;
 mod support;
 mod topology;
 mod vm;
@@ -20,5 +21,6 @@ fn main() {
     trials.extend(vm::tests());
     trials.extend(accel::tests());
     trials.extend(fnhe::tests());
+    trials.extend(pipe_limit::tests());
     libtest_mimic::run(&args, trials).exit();
 }
