@@ -20,6 +20,7 @@ pub mod link;
 pub mod mtu_churn;
 pub mod pipe_drain;
 pub mod pipe_pressure;
+pub mod pleg_watch;
 pub mod sleep;
 pub mod stop;
 pub mod sysctl;
@@ -44,6 +45,7 @@ crate::kind_registry! {
         "bootstrap" => Bootstrap(bootstrap::Spec),
         "pipe_drain" => PipeDrain(pipe_drain::Spec),
         "container" => Container(container::Spec),
+        "pleg_watch" => PlegWatch(pleg_watch::Spec),
     }
 }
 
@@ -65,6 +67,7 @@ impl StepKind {
             StepKind::Bootstrap(s) => s,
             StepKind::PipeDrain(s) => s,
             StepKind::Container(s) => s,
+            StepKind::PlegWatch(s) => s,
         }
     }
 }
