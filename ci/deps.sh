@@ -13,6 +13,9 @@ packages=(
   # conntrack, ethtool, tcpdump, ps/sysctl (procps), killall/fuser (psmisc),
   # nsenter/unshare/mount (util-linux).
   iputils-ping nftables conntrack ethtool tcpdump procps psmisc util-linux
+  # Container runtime for `container` steps (pipe-limit: Debian 12's runc 1.1.5); its
+  # rootfs is busybox-static (above).
+  runc
 )
 missing=()
 for p in "${packages[@]}"; do

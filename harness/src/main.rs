@@ -11,6 +11,10 @@ fn main() -> ExitCode {
     if lab::vm::guest::is_guest_invocation() {
         lab::vm::guest::guest_main();
     }
+    // A workload a step started (`lab __lab_workload <kind>`), not the CLI.
+    if lab::process::workload::is_invocation() {
+        lab::process::workload::main();
+    }
     let args = cli::Cli::parse();
     match cli::dispatch(args) {
         Ok(code) => ExitCode::from(code),

@@ -56,6 +56,8 @@ pub struct RunEnv {
     pub background: Mutex<HashMap<String, Background>>,
     /// Warnings that belong in the verdict, not only the timeline.
     pub notes: Mutex<Vec<String>>,
+    /// The processes steps started, by step id, for conditions to look at.
+    pub procs: crate::process::Registry,
 }
 
 impl RunEnv {

@@ -95,6 +95,7 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         anchors: watch::channel(BTreeMap::new()).0,
         background: Mutex::new(Default::default()),
         notes: Mutex::new(Vec::new()),
+        procs: Default::default(),
     });
 
     let mut watchers = spawn_expectations(&env);

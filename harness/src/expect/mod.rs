@@ -14,12 +14,18 @@ use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod kernel_log;
+pub mod pipe_size;
+pub mod process_exit;
+pub mod process_state;
 pub mod window;
 
 crate::kind_registry! {
     /// Every condition kind an expectation or a `wait` step may use, by its YAML key.
     pub enum ConditionKind {
         "kernel_log" => KernelLog(kernel_log::Spec),
+        "pipe_size" => PipeSize(pipe_size::Spec),
+        "process_state" => ProcessState(process_state::Spec),
+        "process_exit" => ProcessExit(process_exit::Spec),
     }
 }
 
@@ -28,6 +34,9 @@ impl ConditionKind {
     pub fn condition(&self) -> &dyn Condition {
         match self {
             ConditionKind::KernelLog(c) => c,
+            ConditionKind::PipeSize(c) => c,
+            ConditionKind::ProcessState(c) => c,
+            ConditionKind::ProcessExit(c) => c,
         }
     }
 }

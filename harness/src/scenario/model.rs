@@ -221,17 +221,30 @@ impl<'de> Deserialize<'de> for SysctlValue {
     }
 }
 
-/// A step: exactly one key names its kind; `id` and `background` are common to all kinds.
+/// A step: exactly one key names its kind; `id`, `background` and `variants` are common to
+/// all kinds.
 #[derive(Debug, Clone)]
 pub struct StepEntry {
     /// Name other steps and expectations refer to (`after: teardown`, `stop: bulk`).
     pub id: Option<String>,
     /// Run in the background; the next step starts at once. Stop it with `stop: <id>`.
     pub background: bool,
+    /// Only in these variants; `None`: in every variant.
+    pub variants: Option<Vec<String>>,
     pub kind: StepKind,
 }
 
+/// Whether an entry limited to `only` (absent: all) is part of variant `variant`.
+pub fn in_variant(only: Option<&[String]>, variant: &str) -> bool {
+    only.is_none_or(|v| v.iter().any(|n| n == variant))
+}
+
 impl StepEntry {
+    /// Whether the step is part of variant `variant`.
+    pub fn runs_in(&self, variant: &str) -> bool {
+        in_variant(self.variants.as_deref(), variant)
+    }
+
     /// The steps nested in this one (a `concurrent` group's), else none.
     pub fn nested(&self) -> &[StepEntry] {
         match &self.kind {
@@ -250,24 +263,28 @@ impl<'de> Deserialize<'de> for StepEntry {
                 write!(f, "a step: a map with one of the keys {}", StepKind::NAMES.join(", "))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepEntry, A::Error> {
-                let (mut id, mut background, mut kind) = (None, false, None);
+                let (mut id, mut background, mut variants, mut kind) = (None, false, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "id" => id = Some(map.next_value()?),
                         "background" => background = map.next_value()?,
-                        k => kind = Some(read_kind(k, &mut map, kind, StepKind::from_map_value, StepKind::NAMES, &["id", "background"])?),
+                        "variants" => variants = Some(map.next_value()?),
+                        k => {
+                            let common = &["id", "background", "variants"];
+                            kind = Some(read_kind(k, &mut map, kind, StepKind::from_map_value, StepKind::NAMES, common)?)
+                        }
                     }
                 }
                 let kind = kind.ok_or_else(|| missing_kind::<A::Error>(StepKind::NAMES))?;
-                Ok(StepEntry { id, background, kind })
+                Ok(StepEntry { id, background, variants, kind })
             }
         }
         d.deserialize_map(V)
     }
 }
 
-/// An expectation: one key names the condition kind; `id`, `must`, `after` and `within`
-/// are common to all kinds.
+/// An expectation: one key names the condition kind; `id`, `must`, `after`, `within` and
+/// `variants` are common to all kinds.
 #[derive(Debug, Clone)]
 pub struct ExpectEntry {
     pub id: String,
@@ -276,6 +293,8 @@ pub struct ExpectEntry {
     pub after: Option<String>,
     /// Length of the window.
     pub within: Duration,
+    /// Only in these variants; `None`: in every variant.
+    pub variants: Option<Vec<String>>,
     pub condition: ConditionKind,
 }
 
@@ -289,12 +308,14 @@ impl<'de> Deserialize<'de> for ExpectEntry {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExpectEntry, A::Error> {
                 let (mut id, mut must, mut after, mut within, mut condition) = (None, Must::Appear, None, None, None);
+                let mut variants = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "id" => id = Some(map.next_value()?),
                         "must" => must = map.next_value()?,
                         "after" => after = Some(map.next_value()?),
                         "within" => within = Some(map.next_value::<HumanDuration>()?.0),
+                        "variants" => variants = Some(map.next_value()?),
                         k => {
                             condition = Some(read_kind(
                                 k,
@@ -302,7 +323,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                                 condition,
                                 ConditionKind::from_map_value,
                                 ConditionKind::NAMES,
-                                &["id", "must", "after", "within"],
+                                &["id", "must", "after", "within", "variants"],
                             )?)
                         }
                     }
@@ -312,6 +333,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                     must,
                     after,
                     within: within.ok_or_else(|| de::Error::missing_field("within"))?,
+                    variants,
                     condition: condition.ok_or_else(|| missing_kind::<A::Error>(ConditionKind::NAMES))?,
                 })
             }

@@ -145,3 +145,105 @@ fn variants_are_picked_or_refused_by_name() {
     assert_eq!(e.to_string(), "scenario `t` has no variant `other`; it has: buggy, fixed");
     assert_eq!(Variant::resolve(&none, Some("x")).unwrap_err().to_string(), "scenario `t` has no variant `x`; it has: (none)");
 }
+
+/// A scenario with the pipe steps: identities, limits and variant-limited entries.
+const PIPES: &str = r#"name: p
+description: pipes
+steps:
+  - id: pressure
+    background: true
+    pipe_pressure: { soft_limit: 256, user: 0, caps: { drop: [cap_sys_resource, cap_sys_admin] } }
+  - id: boot
+    background: true
+    variants: [buggy]
+    bootstrap: { mode: read-after-exit, user: nobody }
+  - id: boot
+    background: true
+    variants: [fixed]
+    bootstrap: { mode: concurrent-read, user: nobody }
+  - exec: { command: [id], user: 65534, group: 0, caps: { keep: [cap_net_admin] } }
+  - stop: boot
+expect:
+  - id: blocked
+    process_state: { step: boot, wchan: [pipe_write, anon_pipe_write], for: 5s }
+    within: 30s
+  - id: shrunk
+    variants: [buggy]
+    pipe_size: { step: boot, at_most: 8192 }
+    after: boot
+    within: 30s
+variants:
+  buggy: { default: true }
+  fixed: { expect: { blocked: { must: not_appear } } }
+"#;
+
+/// Exactly one diagnostic for `PIPES` with `from` replaced by `to`.
+fn one_pipes(from: &str, to: &str, line: usize, field: &str, says: &str) {
+    assert!(PIPES.contains(from), "test fixture does not contain {from:?}");
+    let d = match load_str(&PIPES.replacen(from, to, 1), Path::new("scenarios/p.yaml")) {
+        Ok(_) => panic!("replacing {from:?} by {to:?} should be an error"),
+        Err(LoadError::Invalid(d)) => d,
+        Err(e) => panic!("unexpected error {e}"),
+    };
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].line, d[0].field.as_str()), (line, field), "{}", d[0]);
+    assert!(d[0].message.contains(says), "{}", d[0]);
+    assert!(d[0].to_string().starts_with(&format!("scenarios/p.yaml:{line}:")), "{}", d[0]);
+}
+
+#[test]
+fn the_pipes_fixture_is_valid_and_variants_pick_their_entries() {
+    let s = load_str(PIPES, Path::new("p.yaml")).unwrap();
+    let fixed = super::variant::Variant::resolve(&s, Some("fixed")).unwrap();
+    assert_eq!(fixed.expect.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["blocked"]);
+    let runs: Vec<bool> = s.steps.iter().map(|e| e.runs_in("fixed")).collect();
+    assert_eq!(runs, [true, false, true, true, true]);
+}
+
+#[test]
+fn unknown_capability() {
+    one_pipes("cap_sys_admin]", "cap_sys_amdin]", 6, "steps[0].pipe_pressure.caps.drop[1]", "`cap_sys_amdin` is not a Linux capability");
+    one_pipes("keep: [cap_net_admin]", "keep: [net_admn]", 15, "steps[3].exec.caps.keep[0]", "not a Linux capability");
+}
+
+#[test]
+fn user_that_does_not_exist() {
+    one_pipes("user: nobody }", "user: no-such-lab-user }", 10, "steps[1].bootstrap.user", "no user `no-such-lab-user`");
+    one_pipes("group: 0,", "group: no-such-lab-group,", 15, "steps[3].exec.group", "no group `no-such-lab-group`");
+}
+
+#[test]
+fn limit_out_of_range() {
+    one_pipes("soft_limit: 256", "soft_limit: 0", 6, "steps[0].pipe_pressure.soft_limit", "0 pages is out of range 1..=65536");
+    one_pipes("soft_limit: 256", "soft_limit: 70000", 6, "steps[0].pipe_pressure.soft_limit", "out of range");
+}
+
+#[test]
+fn variant_lists_name_real_variants_and_keep_ids_apart() {
+    one_pipes("    variants: [fixed]\n", "    variants: [fxed]\n", 13, "steps[2].variants[0]", "no variant `fxed`; variants: buggy, fixed");
+    one_pipes("    variants: [fixed]\n", "    variants: [fixed, buggy]\n", 11, "steps[2].id", "duplicate step id `boot`");
+    one_pipes(
+        "  - id: shrunk\n    variants: [buggy]",
+        "  - id: shrunk\n    variants: [bugy]",
+        22,
+        "expect[1].variants[0]",
+        "no variant `bugy`",
+    );
+}
+
+#[test]
+fn an_expectation_after_a_step_its_variant_lacks() {
+    let text = PIPES.replace("  - stop: boot\n", "  - id: only-buggy\n    variants: [buggy]\n    sleep: 1s\n  - stop: boot\n");
+    let text =
+        text.replace("    after: boot\n", "    after: only-buggy\n").replace("  - id: shrunk\n    variants: [buggy]\n", "  - id: shrunk\n");
+    let Err(LoadError::Invalid(d)) = load_str(&text, Path::new("scenarios/p.yaml")) else { panic!("must be refused") };
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].field, "expect[1].after");
+    assert!(d[0].message.contains("step `only-buggy` does not run in variant fixed"), "{}", d[0]);
+}
+
+#[test]
+fn unknown_state_and_missing_bounds() {
+    one_pipes("at_most: 8192 }", "}", 23, "expect[1].pipe_size", "give `equals`, `at_most` or `at_least`");
+    one_pipes("wchan: [pipe_write", "state: Q, wchan: [pipe_write", 19, "expect[0].process_state.state", "not a process state letter");
+}

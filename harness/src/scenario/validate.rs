@@ -23,11 +23,86 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
     }
     check_kernel(scenario, &mut problems);
     check_topology(scenario, &scope, &mut problems);
-    let mut ids = BTreeSet::new();
+    let mut ids = Vec::new();
     check_steps(&scenario.steps, "steps", &scope, &mut ids, &mut problems);
+    check_duplicate_ids(&ids, &mut problems);
     check_expectations(scenario, &scope, &mut problems);
     check_variants(scenario, &scope, &mut problems);
+    check_variant_lists(scenario, &ids, &mut problems);
     problems
+}
+
+/// A step id where it is written, and the variants it runs in (`None`: all).
+type IdUse<'a> = (&'a str, String, Option<&'a [String]>);
+
+/// Whether two entries limited to `a` and `b` ever run in the same variant.
+fn overlap(a: Option<&[String]>, b: Option<&[String]>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.iter().any(|v| b.contains(v)),
+        _ => true,
+    }
+}
+
+/// Step ids are unique within every variant: two steps may share an id (`bootstrap`, done
+/// two ways) only when their `variants` lists have nothing in common.
+fn check_duplicate_ids(ids: &[IdUse], out: &mut Vec<Problem>) {
+    for (i, (id, field, only)) in ids.iter().enumerate() {
+        if ids[..i].iter().any(|(other, _, o)| other == id && overlap(*only, *o)) {
+            let why = if only.is_some() { " (in a variant where another step has it too)" } else { "" };
+            out.push(Problem::new(field.clone(), format!("duplicate step id `{id}`{why}")));
+        }
+    }
+}
+
+/// The names of the variants (`default` when there are none).
+fn variant_names(s: &Scenario) -> Vec<&str> {
+    if s.variants.is_empty() {
+        vec!["default"]
+    } else {
+        s.variants.keys().map(String::as_str).collect()
+    }
+}
+
+/// The `variants:` lists of `steps`, at any depth, with where they are written.
+fn step_variant_lists<'a>(steps: &'a [StepEntry], prefix: &str, out: &mut Vec<(String, &'a [String])>) {
+    for (i, step) in steps.iter().enumerate() {
+        let at = format!("{prefix}[{i}]");
+        if let Some(only) = &step.variants {
+            out.push((at.clone(), only));
+        }
+        step_variant_lists(step.nested(), &format!("{}.steps", join_path(&at, step.kind.name())), out);
+    }
+}
+
+/// `variants:` lists name variants that exist; an expectation's `after` step runs in every
+/// variant the expectation is part of.
+fn check_variant_lists(s: &Scenario, ids: &[IdUse], out: &mut Vec<Problem>) {
+    let names = variant_names(s);
+    let mut lists = Vec::new();
+    step_variant_lists(&s.steps, "steps", &mut lists);
+    lists.extend(s.expect.iter().enumerate().filter_map(|(i, e)| e.variants.as_deref().map(|o| (format!("expect[{i}]"), o))));
+    for (at, only) in lists {
+        for (j, v) in only.iter().enumerate().filter(|(_, v)| !names.contains(&v.as_str())) {
+            out.push(Problem::new(format!("{at}.variants[{j}]"), format!("no variant `{v}`; variants: {}", names.join(", "))));
+        }
+    }
+    for (i, e) in s.expect.iter().enumerate() {
+        let Some(after) = &e.after else { continue };
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|v| super::model::in_variant(e.variants.as_deref(), v))
+            .filter(|v| {
+                ids.iter().any(|(id, _, _)| id == after) && !ids.iter().any(|(id, _, o)| id == after && super::model::in_variant(*o, v))
+            })
+            .collect();
+        if !missing.is_empty() {
+            out.push(Problem::new(
+                format!("expect[{i}].after"),
+                format!("step `{after}` does not run in variant {}: limit the expectation with `variants:` too", missing.join(", ")),
+            ));
+        }
+    }
 }
 
 fn check_kernel(s: &Scenario, out: &mut Vec<Problem>) {
@@ -145,14 +220,14 @@ fn reachable(s: &Scenario, netns: &str, dev: Option<&str>, gw: IpAddr) -> bool {
         .any(|net| net.contains(&gw) && net.addr() != gw)
 }
 
-fn check_steps(steps: &[StepEntry], prefix: &str, scope: &CheckScope, ids: &mut BTreeSet<String>, out: &mut Vec<Problem>) {
+fn check_steps<'a>(steps: &'a [StepEntry], prefix: &str, scope: &CheckScope, ids: &mut Vec<IdUse<'a>>, out: &mut Vec<Problem>) {
     for (i, step) in steps.iter().enumerate() {
         let at = format!("{prefix}[{i}]");
         if let Some(id) = &step.id {
             if let Some(p) = bad_name(&format!("{at}.id"), id, 64) {
                 out.push(p);
-            } else if !ids.insert(id.clone()) {
-                out.push(Problem::new(format!("{at}.id"), format!("duplicate step id `{id}`")));
+            } else {
+                ids.push((id, format!("{at}.id"), step.variants.as_deref()));
             }
         }
         if step.background && step.id.is_none() {

@@ -10,6 +10,7 @@ pub struct Variant {
     pub patches: Vec<String>,
     /// Kconfig fragments relative to `vm/config/`: the scenario's, then the variant's.
     pub config: Vec<String>,
+    /// The expectations of this variant (those limited to others left out), overridden.
     pub expect: Vec<ExpectEntry>,
 }
 
@@ -30,7 +31,8 @@ impl Variant {
     pub fn resolve(scenario: &Scenario, requested: Option<&str>) -> Result<Variant, VariantError> {
         let name = pick(scenario, requested)?;
         let spec = scenario.variants.get(&name).cloned().unwrap_or_default();
-        let mut expect = scenario.expect.clone();
+        let mut expect: Vec<ExpectEntry> =
+            scenario.expect.iter().filter(|e| super::model::in_variant(e.variants.as_deref(), &name)).cloned().collect();
         for e in &mut expect {
             if let Some(o) = spec.expect.get(&e.id) {
                 if let Some(must) = o.must {

@@ -18,6 +18,9 @@ pub enum StepError {
     /// A condition could not be observed at all (`wait`).
     #[error(transparent)]
     Condition(#[from] ConditionError),
+    /// A process could not be started or followed.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
     /// The step needs a namespace the topology no longer has.
     #[error("namespace `{0}` is gone")]
     NetnsGone(String),

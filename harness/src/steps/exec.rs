@@ -3,9 +3,11 @@
 //!
 //! The program is the host's: under the VM backend the guest sees the host's root over 9p
 //! and searches [`GUEST_PATH`]; so `lab check` warns when the host does not have it.
+//!
+//! It runs as root with every capability unless `user`, `group` or `caps` say otherwise
+//! (started through [`crate::process::launch`], like every process of a step).
 
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use futures::FutureExt;
 use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
+use crate::process::{Account, CapsSpec, IdentitySpec};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
@@ -30,6 +33,9 @@ pub const GUEST_PATH: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbi
 ///   command: [ip, route, show, cache]
 ///   timeout: 10s
 ///   exit: 0                            # expected exit status; absent: any
+///   user: nobody                       # a name or a uid; absent: root
+///   group: nogroup                     # absent: the user's own group
+///   caps: { drop: [cap_sys_admin] }    # or { keep: [...] }; absent: root's all, others none
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +47,18 @@ pub struct Spec {
     pub timeout: HumanDuration,
     #[serde(default)]
     pub exit: Option<i32>,
+    #[serde(default)]
+    pub user: Option<Account>,
+    #[serde(default)]
+    pub group: Option<Account>,
+    #[serde(default)]
+    pub caps: Option<CapsSpec>,
+}
+
+impl Spec {
+    fn identity(&self) -> IdentitySpec {
+        IdentitySpec { user: self.user.clone(), group: self.group.clone(), caps: self.caps.clone() }
+    }
 }
 
 fn default_timeout() -> HumanDuration {
@@ -56,6 +74,7 @@ impl Step for Spec {
         if self.command.first().is_none_or(|c| c.trim().is_empty()) {
             out.push(Problem::new("command", "give the program and its arguments, like [ip, route, show]"));
         }
+        out.extend(super::identity::problems(&self.identity()));
         out
     }
 
@@ -82,18 +101,10 @@ impl Step for Spec {
 
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>> {
         async move {
-            let mut cmd = std::process::Command::new(&self.command[0]);
+            let creds = super::identity::creds(&self.identity())?;
+            let netns = super::identity::netns_path(ctx, self.netns.as_deref())?;
+            let mut cmd = crate::process::launch::command(&self.command[0], creds, netns.as_deref())?;
             cmd.args(&self.command[1..]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-            if let Some(ns) = &self.netns {
-                let path = ctx.env.topology.netns_path(ns).ok_or_else(|| StepError::NetnsGone(ns.clone()))?;
-                let fd = std::fs::File::open(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
-                // SAFETY: setns is a plain syscall, safe between fork and exec.
-                unsafe {
-                    cmd.pre_exec(move || nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from));
-                }
-            }
-            let mut cmd = tokio::process::Command::from(cmd);
-            cmd.kill_on_drop(true);
             let shown = self.command.join(" ");
             let child = cmd.spawn().map_err(|e| StepError::io(format!("cannot run `{shown}`"), e))?;
             let out = tokio::select! {
@@ -138,7 +149,15 @@ mod tests {
     use super::*;
 
     fn spec(command: &[&str]) -> Spec {
-        Spec { netns: None, command: command.iter().map(|c| c.to_string()).collect(), timeout: default_timeout(), exit: None }
+        Spec {
+            netns: None,
+            command: command.iter().map(|c| c.to_string()).collect(),
+            timeout: default_timeout(),
+            exit: None,
+            user: None,
+            group: None,
+            caps: None,
+        }
     }
 
     #[test]

@@ -10,11 +10,17 @@ use futures::future::BoxFuture;
 use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
+pub mod bootstrap;
 pub mod concurrent;
+pub mod container;
 mod error;
 pub mod exec;
+mod identity;
 pub mod link;
 pub mod mtu_churn;
+pub mod pipe_drain;
+pub mod pipe_pressure;
+pub mod pleg_watch;
 pub mod sleep;
 pub mod stop;
 pub mod sysctl;
@@ -35,6 +41,11 @@ crate::kind_registry! {
         "concurrent" => Concurrent(concurrent::Spec),
         "teardown" => Teardown(teardown::Spec),
         "exec" => Exec(exec::Spec),
+        "pipe_pressure" => PipePressure(pipe_pressure::Spec),
+        "bootstrap" => Bootstrap(bootstrap::Spec),
+        "pipe_drain" => PipeDrain(pipe_drain::Spec),
+        "container" => Container(container::Spec),
+        "pleg_watch" => PlegWatch(pleg_watch::Spec),
     }
 }
 
@@ -52,6 +63,11 @@ impl StepKind {
             StepKind::Concurrent(s) => s,
             StepKind::Teardown(s) => s,
             StepKind::Exec(s) => s,
+            StepKind::PipePressure(s) => s,
+            StepKind::Bootstrap(s) => s,
+            StepKind::PipeDrain(s) => s,
+            StepKind::Container(s) => s,
+            StepKind::PlegWatch(s) => s,
         }
     }
 }
@@ -88,11 +104,24 @@ pub struct StepCtx<'a> {
     pub env: &'a std::sync::Arc<RunEnv>,
     /// Position in the step tree, `3` or `4.1`, as shown in the timeline.
     pub index: String,
+    /// The step's `id`: the key under which it registers its processes (`env.procs`).
+    pub id: Option<String>,
+    /// Started with `background: true`: it may hold what it set up until it is stopped.
+    pub background: bool,
     /// Cancelled when the step is stopped (`stop: <id>`) or the run is aborted.
     pub cancel: tokio_util::sync::CancellationToken,
+    ready: runner::Ready,
 }
 
 impl StepCtx<'_> {
+    /// Says that a background step has set up what it holds (pipes taken, a writer started),
+    /// with a line for the timeline: the sequence goes on if it waited for this
+    /// ([`Step::waits_until_ready`]). Only the first call counts.
+    pub fn ready(&self, message: impl Into<String>) {
+        self.progress(message);
+        self.ready.fire(Ok(()));
+    }
+
     /// Report progress of a long step on the timeline.
     pub fn progress(&self, message: impl Into<String>) {
         self.env.events.send(crate::event::Event::StepProgress {
@@ -113,6 +142,12 @@ pub trait Step: Send + Sync {
     /// `lab check` says so as warnings, nothing fails on them. Fields as for `check`.
     fn check_host(&self) -> Vec<Problem> {
         Vec::new()
+    }
+
+    /// In the background, whether the next step waits until this one calls
+    /// [`StepCtx::ready`] (or ends): for steps that set something up and then hold it.
+    fn waits_until_ready(&self) -> bool {
+        false
     }
 
     /// Do the step. Long steps watch `ctx.cancel` and return early when it fires.

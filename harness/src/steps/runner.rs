@@ -1,10 +1,12 @@
 //! Running step entries in order, in the background, or side by side, with their events.
+//! Entries limited to other variants (`variants: [...]`) are skipped.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::{StepCtx, StepError};
@@ -37,25 +39,56 @@ pub fn run_entries<'a>(
 
 /// Runs one entry: in the foreground it returns when the step is done; in the background
 /// it returns at once and the step runs until it ends or is stopped.
+/// A step whose kind [`super::Step::waits_until_ready`] holds the sequence until then: a
+/// background step that failed before it was ready fails the sequence.
 pub async fn run_entry(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: &CancellationToken) -> Result<(), StepError> {
+    if !entry.runs_in(&env.variant.name) {
+        return Ok(());
+    }
     if !entry.background {
-        return run_one(env, entry, index, cancel.clone()).await;
+        return run_one(env, entry, index, cancel.clone(), Ready::none()).await;
     }
     let token = cancel.child_token();
-    let (env2, entry2, token2) = (env.clone(), entry.clone(), token.clone());
+    let (tx, rx) = oneshot::channel();
+    let ready = Ready(Arc::new(Mutex::new(Some(tx))));
+    let (env2, entry2, token2, ready2) = (env.clone(), entry.clone(), token.clone(), ready.clone());
     let done = tokio::spawn(async move {
-        // A background step's failure is in its StepFinished event; it does not end the run.
-        let _ = run_one(&env2, &entry2, index, token2).await;
+        // A background step's failure is in its StepFinished event; it does not end the run
+        // unless the sequence is still waiting for it to be ready.
+        let result = run_one(&env2, &entry2, index, token2, ready2.clone()).await;
+        ready2.fire(result);
     });
     let id = entry.id.clone().unwrap_or_default();
     env.background.lock().unwrap().insert(id, Background { cancel: token, done });
+    if entry.kind.step().waits_until_ready() {
+        return rx.await.unwrap_or(Ok(()));
+    }
     Ok(())
 }
 
-async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: CancellationToken) -> Result<(), StepError> {
+/// The signal a background step gives when what it holds is set up (or it ended).
+#[derive(Clone)]
+pub(super) struct Ready(Arc<Mutex<Option<ReadyTx>>>);
+
+type ReadyTx = oneshot::Sender<Result<(), StepError>>;
+
+impl Ready {
+    fn none() -> Self {
+        Ready(Arc::new(Mutex::new(None)))
+    }
+
+    /// Gives the signal, once; later calls do nothing.
+    pub(super) fn fire(&self, result: Result<(), StepError>) {
+        if let Some(tx) = self.0.lock().unwrap().take() {
+            let _ = tx.send(result);
+        }
+    }
+}
+
+async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: CancellationToken, ready: Ready) -> Result<(), StepError> {
     let kind = entry.kind.name().to_string();
     env.events.send(Event::StepStarted { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone() });
-    let ctx = StepCtx { env, index: index.clone(), cancel };
+    let ctx = StepCtx { env, index: index.clone(), id: entry.id.clone(), background: entry.background, cancel, ready };
     let result = entry.kind.step().run(&ctx).await;
     let (ok, summary, counters, output) = match &result {
         Ok(s) => (true, s.text.clone(), s.counters.clone(), s.output.clone()),

@@ -35,6 +35,11 @@ impl Step for Spec {
             };
             match seen {
                 Some(o) => Ok(StepSummary::text(format!("seen after {:.1} s: {}", since.elapsed().as_secs_f64(), o.detail))),
+                None if since.elapsed() < self.timeout.0 => Err(StepError::Unmet(format!(
+                    "ruled out after {:.1} s (it can no longer happen): {}",
+                    since.elapsed().as_secs_f64(),
+                    condition.describe()
+                ))),
                 None => Err(StepError::Unmet(format!("timed out after {:?} waiting for {}", self.timeout.0, condition.describe()))),
             }
         }

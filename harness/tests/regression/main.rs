@@ -9,6 +9,7 @@ mod accel;
 mod dualstack;
 mod fnhe;
 mod host_run;
+mod pipe_limit;
 mod support;
 mod topology;
 mod vm;
@@ -22,5 +23,6 @@ fn main() {
     trials.extend(accel::tests());
     trials.extend(fnhe::tests());
     trials.extend(dualstack::tests());
+    trials.extend(pipe_limit::tests());
     libtest_mimic::run(&args, trials).exit();
 }

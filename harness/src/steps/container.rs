@@ -1,0 +1,240 @@
+//! `container` — start a minimal container with a real OCI runtime (Debian's `runc`): a
+//! busybox-static rootfs in a bundle under `/run/lab/containers` (tmpfs in the guest), the
+//! runtime's own default `config.json` (`runc spec`) with the step's command, run with
+//! `runc --root <state dir> run`, then deleted.
+//!
+//! The runtime runs as the step's identity. A runtime without CAP_SYS_ADMIN cannot create
+//! namespaces; `userns: true` puts the container in a user namespace that maps uids and gids
+//! 0-65535 to themselves, which it may create without (the way containers run as uid 0 with
+//! a reduced capability set). Under the VM backend the runtime and busybox are the host's.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::exec::{find_program, GUEST_PATH};
+use super::{Step, StepCtx, StepError, StepSummary};
+use crate::process::{Account, CapsSpec, Creds, IdentitySpec};
+use crate::scenario::check::{CheckScope, Problem};
+use crate::scenario::HumanDuration;
+
+/// Where bundles and runtime state go: tmpfs in the guest (and usually on a host).
+const CONTAINERS_DIR: &str = "/run/lab/containers";
+/// busybox applets linked in the rootfs's /bin.
+const APPLETS: &[&str] = &["sh", "true", "echo", "cat", "ls", "id", "sleep", "grep", "hostname"];
+
+/// ```yaml
+/// container:
+///   runtime: runc                      # an OCI runtime with runc's CLI (default runc)
+///   command: [sh, -c, 'echo hello']    # run in the container (default [true])
+///   userns: true                       # uids/gids 0-65535 mapped to themselves
+///   user: 0
+///   caps: { drop: [cap_sys_resource, cap_sys_admin] }
+///   timeout: 60s
+///   exit: 0                            # the runtime's expected status (default 0)
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default = "default_runtime")]
+    pub runtime: String,
+    #[serde(default = "default_command")]
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub userns: bool,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default)]
+    pub exit: Option<i32>,
+    #[serde(default)]
+    pub user: Option<Account>,
+    #[serde(default)]
+    pub group: Option<Account>,
+    #[serde(default)]
+    pub caps: Option<CapsSpec>,
+}
+
+fn default_runtime() -> String {
+    "runc".into()
+}
+fn default_command() -> Vec<String> {
+    vec!["true".into()]
+}
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+
+/// `$PATH` and the guest's directories.
+fn search_dirs() -> Vec<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(GUEST_PATH.iter().map(PathBuf::from));
+    dirs
+}
+
+impl Spec {
+    fn identity(&self) -> IdentitySpec {
+        IdentitySpec { user: self.user.clone(), group: self.group.clone(), caps: self.caps.clone() }
+    }
+}
+
+impl Step for Spec {
+    fn check(&self, _scope: &CheckScope) -> Vec<Problem> {
+        let mut out = super::identity::problems(&self.identity());
+        if self.command.first().is_none_or(|c| c.trim().is_empty()) {
+            out.push(Problem::new("command", "give the program to run in the container, like [sh, -c, 'echo hi']"));
+        }
+        out
+    }
+
+    fn check_host(&self) -> Vec<Problem> {
+        let dirs = search_dirs();
+        let mut out = Vec::new();
+        if find_program(&self.runtime, &dirs).is_none() {
+            out.push(Problem::new("runtime", format!("`{}` is not on this host (Debian: apt-get install runc)", self.runtime)));
+        }
+        if find_program("busybox", &dirs).is_none() {
+            out.push(Problem::new("", "busybox is not on this host, the container's rootfs needs it (apt-get install busybox-static)"));
+        }
+        out
+    }
+
+    fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>> {
+        async move {
+            let creds = super::identity::creds(&self.identity())?;
+            let name = format!("{}-{}", ctx.env.run_id, ctx.index.replace('.', "-"));
+            let base = Path::new(CONTAINERS_DIR).join(&name);
+            let result = self.run_in(ctx, &base, &name, creds).await;
+            self.delete(&base, &name).await;
+            result
+        }
+        .boxed()
+    }
+}
+
+impl Spec {
+    async fn run_in(&self, ctx: &StepCtx<'_>, base: &Path, name: &str, creds: Creds) -> Result<StepSummary, StepError> {
+        let runtime = find_program(&self.runtime, &search_dirs())
+            .ok_or_else(|| StepError::Unmet(format!("`{}` is not installed (Debian: apt-get install runc)", self.runtime)))?;
+        let bundle = base.join("bundle");
+        make_rootfs(&bundle.join("rootfs"))?;
+        self.write_config(&runtime, &bundle).await?;
+        let version = version_of(&runtime).await;
+        let state = base.join("state");
+        let mut cmd = crate::process::launch::command(&runtime, creds, None)?;
+        cmd.arg("--root").arg(&state).arg("run").arg("--bundle").arg(&bundle).arg(name);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let child = cmd.spawn().map_err(|e| StepError::io(format!("cannot run {}", runtime.display()), e))?;
+        let out = tokio::select! {
+            r = tokio::time::timeout(self.timeout.0, child.wait_with_output()) => match r {
+                Ok(r) => r.map_err(|e| StepError::io(format!("`{} run`", self.runtime), e))?,
+                Err(_) => return Err(StepError::Unmet(format!("`{} run` did not finish within {:?}", self.runtime, self.timeout.0))),
+            },
+            _ = ctx.cancel.cancelled() => return Err(StepError::Stopped),
+        };
+        let took = started.elapsed();
+        let code = out.status.code().unwrap_or(-1);
+        let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!("`{version} run` as {creds} exited {code} in {:.2} s", took.as_secs_f64());
+        let summary = StepSummary::text(text).counter("exit", code as f64).counter("took_ms", took.as_millis() as f64);
+        if code != self.exit.unwrap_or(0) {
+            return Err(StepError::Unmet(format!("{}, expected {}: {}", summary.text, self.exit.unwrap_or(0), output.trim())));
+        }
+        Ok(summary.with_output(output))
+    }
+
+    /// `runc spec` in the bundle, then the step's command, no terminal, and the user namespace.
+    async fn write_config(&self, runtime: &Path, bundle: &Path) -> Result<(), StepError> {
+        let out = tokio::process::Command::new(runtime)
+            .arg("spec")
+            .arg("--bundle")
+            .arg(bundle)
+            .output()
+            .await
+            .map_err(|e| StepError::io(format!("{} spec", runtime.display()), e))?;
+        if !out.status.success() {
+            return Err(StepError::Unmet(format!("`{} spec` failed: {}", self.runtime, String::from_utf8_lossy(&out.stderr).trim())));
+        }
+        let path = bundle.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
+        let mut config: Value = serde_json::from_str(&text).map_err(|e| StepError::Unmet(format!("{}: {e}", path.display())))?;
+        adapt_config(&mut config, &self.command, self.userns);
+        std::fs::write(&path, config.to_string()).map_err(|e| StepError::io(path.display().to_string(), e))
+    }
+
+    /// Removes the container (if the runtime left it) and the bundle.
+    async fn delete(&self, base: &Path, name: &str) {
+        if let Some(runtime) = find_program(&self.runtime, &search_dirs()) {
+            let state = base.join("state");
+            let _ = tokio::process::Command::new(runtime).arg("--root").arg(&state).args(["delete", "--force", name]).output().await;
+        }
+        let _ = std::fs::remove_dir_all(base);
+    }
+}
+
+/// The default config with `command`, no terminal, and (with `userns`) a user namespace
+/// mapping ids 0-65535 to themselves.
+pub fn adapt_config(config: &mut Value, command: &[String], userns: bool) {
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!(command);
+    config["hostname"] = json!("lab-container");
+    if userns {
+        let map = json!([{ "containerID": 0, "hostID": 0, "size": 65536 }]);
+        let linux = &mut config["linux"];
+        if let Some(ns) = linux["namespaces"].as_array_mut() {
+            ns.push(json!({ "type": "user" }));
+        }
+        linux["uidMappings"] = map.clone();
+        linux["gidMappings"] = map;
+    }
+}
+
+/// A rootfs with the host's busybox-static and a few applets linked to it.
+fn make_rootfs(rootfs: &Path) -> Result<(), StepError> {
+    let busybox = find_program("busybox", &search_dirs()).ok_or_else(|| StepError::Unmet("busybox is not installed".into()))?;
+    let bin = rootfs.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| StepError::io(format!("creating {}", bin.display()), e))?;
+    std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| StepError::io(format!("copying {}", busybox.display()), e))?;
+    for applet in APPLETS {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(|e| StepError::io(format!("linking /bin/{applet}"), e))?;
+    }
+    for dir in ["proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(dir)).map_err(|e| StepError::io(format!("creating /{dir}"), e))?;
+    }
+    Ok(())
+}
+
+/// `runc 1.1.5+ds1` from `runc --version`, else the program's name.
+async fn version_of(runtime: &Path) -> String {
+    let name = runtime.file_name().map_or("runtime".into(), |n| n.to_string_lossy().into_owned());
+    let out = tokio::process::Command::new(runtime).arg("--version").output().await;
+    let first = out.ok().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string());
+    match first.as_deref().and_then(|l| l.split_whitespace().nth(2)) {
+        Some(v) => format!("{name} {v}"),
+        None => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_config_gets_the_command_and_a_user_namespace() {
+        let mut c = json!({ "process": { "terminal": true, "args": ["sh"] }, "linux": { "namespaces": [{ "type": "pid" }] } });
+        adapt_config(&mut c, &["true".to_string()], true);
+        assert_eq!(c["process"]["terminal"], json!(false));
+        assert_eq!(c["process"]["args"], json!(["true"]));
+        assert_eq!(c["linux"]["namespaces"][1]["type"], "user");
+        assert_eq!(c["linux"]["uidMappings"][0]["size"], 65536);
+        let mut plain = json!({ "process": {}, "linux": { "namespaces": [] } });
+        adapt_config(&mut plain, &["true".to_string()], false);
+        assert!(plain["linux"]["uidMappings"].is_null());
+    }
+}
