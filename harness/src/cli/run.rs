@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     pub variant: Option<String>,
     /// Run on the running kernel instead of a VM.
-    #[arg(long, conflicts_with_all = ["kernel", "accel"])]
+    #[arg(long, conflicts_with = "kernel")]
     pub host: bool,
     /// Print events as JSON lines instead of a timeline.
     #[arg(long)]

@@ -11,6 +11,7 @@ use super::accel::{self, AccelFailure, AccelPlan, AccelUsed, Source};
 use super::artifacts::{runs_root, RunDir};
 use super::attempt::{self, WatchRules};
 use super::conclude::{conclude, describe_status, End, Watched};
+use super::console::{self, FaultReport};
 use super::error::VmError;
 use super::prepare::{prepare, Prepared};
 use super::qemu::{self, Accel, Console, GuestMode, QemuConfig};
@@ -100,13 +101,40 @@ async fn boot(
     rules.events.send(Event::VmStarting { accel: plan.accel.to_string(), reason: plan.reason.clone() });
     let first = launch(prepared, plan.accel, opts, dir, rules, stop).await?;
     let used = AccelUsed { used: plan.accel, reason: plan.reason.clone(), fallback_from: None };
-    match (first.accel_failed_early(), plan.may_fall_back()) {
-        (Some(failure), true) => fall_back(prepared, plan, failure, opts, dir, rules, stop).await,
-        _ => {
-            learn_from(plan, &first, &opts.accel_records);
-            Ok((first, used))
-        }
+    if let (Some(failure), true) = (first.accel_failed_early(), plan.may_fall_back()) {
+        return fall_back(prepared, plan, failure, opts, dir, rules, stop).await;
     }
+    learn_from(plan, &first, &opts.accel_records);
+    match first.fault_at_boot() {
+        Some(fault) => Ok((boot_again(prepared, plan.accel, fault, opts, dir, rules, stop).await?, used)),
+        None => Ok((first, used)),
+    }
+}
+
+/// A kernel that faults before the guest agent starts never ran the scenario. Under TCG a
+/// good kernel very rarely oopses that early (about one boot in sixty was seen): boot once
+/// more, to tell a flaky boot from a broken kernel, and say so either way. The first boot's
+/// console and QEMU log are kept beside the run's own.
+async fn boot_again(
+    prepared: &Prepared,
+    accel: Accel,
+    fault: &FaultReport,
+    opts: &VmOptions,
+    dir: &RunDir,
+    rules: &WatchRules<'_>,
+    stop: &CancellationToken,
+) -> Result<Watched, VmError> {
+    for name in ["console.log", "qemu.log"] {
+        let _ = std::fs::rename(dir.file(name), dir.file(&format!("first-boot-{name}")));
+    }
+    let what = format!("{}: {}", console::describe(fault.fault), fault.message);
+    rules.events.note(Level::Warn, format!("{what}, before the guest agent started; booting once more (first-boot-console.log)"));
+    let mut second = launch(prepared, accel, opts, dir, rules, stop).await?;
+    second.notes.push(match second.fault_at_boot() {
+        Some(again) if again.fault == fault.fault => format!("the first boot failed the same way ({what})"),
+        _ => format!("a first boot failed before the guest agent started ({what}; see first-boot-console.log)"),
+    });
+    Ok(second)
 }
 
 /// The second boot, under TCG, after KVM failed before the guest's first event. The KVM

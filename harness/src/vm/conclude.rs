@@ -88,6 +88,14 @@ impl Watched {
         }
     }
 
+    /// A fatal kernel fault before the guest agent's first event: the scenario never ran.
+    pub fn fault_at_boot(&self) -> Option<&FaultReport> {
+        match &self.end {
+            End::Fault(f) if !self.agent_up => Some(f),
+            _ => None,
+        }
+    }
+
     fn fatal(&self, f: &FaultReport) -> bool {
         f.fatal && !self.tolerated.contains(&f.fault)
     }

@@ -1,6 +1,7 @@
 //! The guest's serial console: every byte saved to `console.log`, every line classified,
 //! and kernel faults (panic, oops, BUG, hung task, soft lockup, WARNING) reported with the
-//! lines around them within a second of their first line.
+//! lines around them within three seconds of their first line (at once at the end of the
+//! trace).
 //!
 //! A WARNING is reported and the run goes on (many are benign, and a scenario may provoke
 //! one on purpose); every other fault is fatal: the backend stops QEMU and the run ends
@@ -26,9 +27,11 @@ const BEFORE: usize = 5;
 /// At most this many lines after it.
 const AFTER_MAX: usize = 80;
 /// A fault's report is sent at most this long after its first line...
-const WINDOW: Duration = Duration::from_secs(1);
-/// ... or when the console has been quiet this long, or at the end-of-trace marker.
-const QUIET: Duration = Duration::from_millis(250);
+const WINDOW: Duration = Duration::from_secs(3);
+/// ... or when the console has been quiet this long, or at the end-of-trace marker. Under
+/// TCG an oops early in boot prints its trace over the slow 8250 console: at 250 ms the
+/// report (and QEMU) was cut off after the `Oops:` line, and the trace was lost.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// The fault a console line starts, if any.
 pub fn classify(line: &str) -> Option<GuestFault> {

@@ -172,3 +172,11 @@ fn no_fallback_once_the_guest_ran_or_under_tcg_or_for_a_kernel_fault() {
     let panicked = Watched { accel: Accel::Kvm, agent_up: false, ..watched(End::Fault(panic())) };
     assert_eq!(panicked.accel_failed_early(), None);
 }
+
+#[test]
+fn only_a_fault_before_the_agent_is_a_fault_at_boot() {
+    let at_boot = Watched { agent_up: false, ..watched(End::Fault(panic())) };
+    assert_eq!(at_boot.fault_at_boot().map(|f| f.fault), Some(GuestFault::Panic));
+    assert!(watched(End::Fault(panic())).fault_at_boot().is_none(), "the agent was up: the scenario ran");
+    assert!(Watched { agent_up: false, ..watched(End::BootTimeout) }.fault_at_boot().is_none());
+}
