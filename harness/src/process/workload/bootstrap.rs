@@ -70,8 +70,7 @@ pub fn main(args: &[String]) -> Result<(), WorkloadError> {
 
 /// Starts `lab __lab_workload write --bytes N` with `w` as its stdout; `w` is closed here.
 fn spawn_writer(w: OwnedFd, bytes: u64) -> Result<std::process::Child, WorkloadError> {
-    let exe = std::env::current_exe().map_err(|e| WorkloadError::sys("finding lab's executable", e))?;
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(super::SELF_EXE);
     cmd.args([ARG, "write", "--bytes", &bytes.to_string()])
         .env(PARENT_ENV, std::process::id().to_string())
         .stdin(Stdio::null())

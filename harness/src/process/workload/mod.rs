@@ -27,6 +27,11 @@ use super::ProcessError;
 /// The first argument that makes `lab` a workload instead of the CLI.
 pub const ARG: &str = "__lab_workload";
 
+/// `lab` itself, for re-executing as a workload. Not `current_exe()`: in the guest the path
+/// `lab` was started from can be hidden by the tmpfs mounted over `/tmp` (a clone under
+/// `/tmp`, as CI's may be), while `/proc/self/exe` always opens the running binary.
+pub const SELF_EXE: &str = "/proc/self/exe";
+
 /// The environment variable that names the process a workload must die with.
 const PARENT_ENV: &str = "LAB_WORKLOAD_PARENT";
 
@@ -128,8 +133,7 @@ pub struct Workload {
 impl Workload {
     /// Starts workload `kind` as `creds`, in the namespace at `netns` (absent: `lab`'s).
     pub fn spawn(kind: &str, args: &[String], creds: Creds, netns: Option<&Path>) -> Result<Workload, ProcessError> {
-        let exe = std::env::current_exe().map_err(|source| ProcessError::Spawn { what: "lab (its own executable)".into(), source })?;
-        let mut cmd = super::launch::command(&exe, creds, netns)?;
+        let mut cmd = super::launch::command(Path::new(SELF_EXE), creds, netns)?;
         cmd.args(argv(kind, args)).env(PARENT_ENV, std::process::id().to_string());
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn { what: format!("workload `{kind}`"), source })?;
