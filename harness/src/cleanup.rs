@@ -28,6 +28,10 @@ use crate::sys::{netns, sysctl};
 /// Where ledgers are kept.
 pub const RUNS_DIR: &str = "/run/lab/runs";
 
+/// Where container bundles and runtime state go, one directory per step named
+/// `<run id>-<step>`: tagged like namespaces, so `lab clean` finds what a killed run left.
+pub const CONTAINERS_DIR: &str = "/run/lab/containers";
+
 /// Why a ledger could not be created or read.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -287,10 +291,10 @@ impl fmt::Display for CleanReport {
 /// deletes its namespaces, restores its sysctls, removes the file — then deletes namespaces
 /// tagged with a run id (`lab??????-*`) that no live run owns.
 pub fn clean(force: bool) -> CleanReport {
-    clean_in(Path::new(RUNS_DIR), Path::new(netns::NETNS_RUN_DIR), force)
+    clean_in(Path::new(RUNS_DIR), Path::new(netns::NETNS_RUN_DIR), Path::new(CONTAINERS_DIR), force)
 }
 
-fn clean_in(runs: &Path, netns_dir: &Path, force: bool) -> CleanReport {
+fn clean_in(runs: &Path, netns_dir: &Path, bundles: &Path, force: bool) -> CleanReport {
     let mut report = CleanReport::default();
     let mut live = BTreeSet::new();
     let entries = match std::fs::read_dir(runs) {
@@ -345,7 +349,23 @@ fn clean_in(runs: &Path, netns_dir: &Path, force: bool) -> CleanReport {
             Err(e) => report.problems.push(format!("deleting namespace {name}: {e}")),
         }
     }
+    clean_bundles(bundles, &|id: &str| live.contains(id) || (!force && runs.join(format!("{id}.json")).exists()), &mut report);
     report
+}
+
+/// Container bundles of runs that are not alive (a SIGKILL during `runc run`); `owned` says
+/// whether a run id belongs to a live run (or to one that started while we were looking).
+fn clean_bundles(bundles: &Path, owned: &dyn Fn(&str) -> bool, report: &mut CleanReport) {
+    for entry in std::fs::read_dir(bundles).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if run_id_of(&name).is_none_or(owned) {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => report.removed.push(format!("container bundle {}", entry.path().display())),
+            Err(e) => report.problems.push(format!("removing {}: {e}", entry.path().display())),
+        }
+    }
 }
 
 fn read_record(path: &Path) -> Result<LedgerRecord, LedgerError> {
@@ -432,7 +452,9 @@ mod tests {
 
     #[test]
     fn clean_leaves_live_runs_and_removes_dead_empty_ones() {
-        let (runs, netns_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (runs, netns_dir, bundles) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::create_dir_all(bundles.path().join("lab0000bb-3/bundle/rootfs")).unwrap();
+        std::fs::create_dir_all(bundles.path().join("lab0000aa-1/bundle")).unwrap();
         let live = Ledger::create_in(runs.path(), "lab0000aa", std::process::id() as i32).unwrap();
         let dead = Ledger::create_in(runs.path(), "lab0000bb", i32::MAX).unwrap();
         // Plain files stand in for namespace mounts: delete_path unlinks either.
@@ -441,7 +463,7 @@ mod tests {
         std::fs::write(netns_dir.path().join("lab0000aa-z"), "").unwrap();
         std::fs::write(netns_dir.path().join("other"), "").unwrap();
         dead.record_netns("lab0000bb-x");
-        let report = clean_in(runs.path(), netns_dir.path(), false);
+        let report = clean_in(runs.path(), netns_dir.path(), bundles.path(), false);
         assert!(report.problems.is_empty(), "{report}");
         assert!(!dead.path().exists() && live.path().exists(), "{report}");
         let mut left: Vec<String> =
@@ -449,5 +471,8 @@ mod tests {
         left.sort();
         assert_eq!(left, ["lab0000aa-z", "other"]);
         assert_eq!(report.live.len(), 1);
+        let bundles_left: Vec<String> =
+            std::fs::read_dir(bundles.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(bundles_left, ["lab0000aa-1"], "a dead run's bundle goes, a live run's stays");
     }
 }

@@ -19,12 +19,13 @@ use serde_json::{json, Value};
 
 use super::exec::{find_program, GUEST_PATH};
 use super::{Step, StepCtx, StepError, StepSummary};
+use crate::cleanup::CONTAINERS_DIR;
 use crate::process::{Account, CapsSpec, Creds, IdentitySpec};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
-/// Where bundles and runtime state go: tmpfs in the guest (and usually on a host).
-const CONTAINERS_DIR: &str = "/run/lab/containers";
+// Bundles and runtime state go under CONTAINERS_DIR: tmpfs in the guest (and usually on a
+// host), tagged with the run id so `lab clean` finds what a killed run left.
 /// busybox applets linked in the rootfs's /bin.
 const APPLETS: &[&str] = &["sh", "true", "echo", "cat", "ls", "id", "sleep", "grep", "hostname"];
 

@@ -221,7 +221,13 @@ fn host_sigkill_then_clean() -> Result<(), Failed> {
     child.kill()?;
     child.wait()?;
     if held.len() < 3 || sysctl(SOFT) != "256" {
-        return Err(format!("before the kill: expected holder, parent and writer ({held:?}) and {SOFT}=256 ({})", sysctl(SOFT)).into());
+        let what: Vec<String> = held
+            .iter()
+            .map(|p| String::from_utf8_lossy(&std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default()).replace('\0', " "))
+            .collect();
+        return Err(
+            format!("before the kill: expected holder, parent and writer ({held:?}: {what:?}) and {SOFT}=256 ({})", sysctl(SOFT)).into()
+        );
     }
     let left = workloads_gone(Duration::from_secs(2));
     if !left.is_empty() {
