@@ -7,19 +7,15 @@
 //! the same object tree as every other scenario, so ~15 s after the first cold build).
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
-use tokio_util::sync::CancellationToken;
 
-use lab::backend::{self, Backend};
-use lab::engine::RunReport;
-use lab::event::{Event, EventSink, Outcome};
-use lab::vm::backend::VmOptions;
+use lab::event::{Event, Outcome};
 
 use crate::support::{ensure, host_lock, lab, repo, root_trial, sysctl};
+use crate::vm::Run as VmRun;
 
 const SOFT: &str = "fs.pipe-user-pages-soft";
 
@@ -41,34 +37,14 @@ pub fn tests() -> Vec<Trial> {
     ]
 }
 
-/// A finished VM run of one variant.
-struct VmRun {
-    report: RunReport,
-    events: Vec<Event>,
-    took: Duration,
-    dir: PathBuf,
-    _runs: tempfile::TempDir,
+/// What the pipe-limit trials read from a finished VM run.
+trait VmRunExt {
+    fn decided(&self, id: &str) -> Option<(bool, String)>;
+    fn step_ok(&self, id: &str) -> Option<String>;
+    fn common(&self, ids: &[&str]) -> Result<(), Failed>;
 }
 
-impl VmRun {
-    fn ensure(&self, cond: bool, what: &str) -> Result<(), Failed> {
-        if cond {
-            return Ok(());
-        }
-        let events: Vec<String> = self.events.iter().map(|e| serde_json::to_string(e).unwrap()).collect();
-        let console = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
-        let tail: Vec<&str> = console.lines().rev().take(20).collect::<Vec<_>>().into_iter().rev().collect();
-        Err(format!(
-            "{what}\nreport: {:?}: {}\ntook {:?}\n--- events ---\n{}\n--- console tail ---\n{}",
-            self.report.outcome,
-            self.report.summary,
-            self.took,
-            events.join("\n"),
-            tail.join("\n")
-        )
-        .into())
-    }
-
+impl VmRunExt for VmRun {
     /// The decision on expectation `id`: (met, what was seen).
     fn decided(&self, id: &str) -> Option<(bool, String)> {
         self.events.iter().find_map(|e| match e {
@@ -100,28 +76,7 @@ impl VmRun {
 }
 
 fn run_variant(variant: &str) -> Result<VmRun, Failed> {
-    let _g = crate::vm::vm_lock();
-    let loaded = lab::scenario::load(&repo().join("scenarios/pipe-limit.yaml")).map_err(|e| e.to_string())?;
-    let v = lab::scenario::Variant::resolve(&loaded.scenario, Some(variant)).map_err(|e| e.to_string())?;
-    let runs = tempfile::tempdir()?;
-    let opts = VmOptions {
-        lab_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_lab"))),
-        runs_dir: Some(runs.path().to_path_buf()),
-        ..VmOptions::default()
-    };
-    let rt = tokio::runtime::Runtime::new()?;
-    let t0 = Instant::now();
-    let (report, events) = rt.block_on(async {
-        let (sink, mut rx) = EventSink::channel();
-        let report = backend::run(&loaded, &v, &Backend::Vm(opts), sink, CancellationToken::new()).await;
-        let mut events = Vec::new();
-        while let Some(e) = rx.recv().await {
-            events.push(e);
-        }
-        (report, events)
-    });
-    let dir = events.iter().find_map(|e| if let Event::Artifacts { dir } = e { Some(PathBuf::from(dir)) } else { None });
-    let run = VmRun { report, events, took: t0.elapsed(), dir: dir.unwrap_or_default(), _runs: runs };
+    let run = crate::vm::run_file(&repo().join("scenarios/pipe-limit.yaml"), Some(variant), |o| o)?;
     eprintln!("pipe-limit {variant}: {:?} in {:.1} s", run.report.outcome, run.took.as_secs_f64());
     Ok(run)
 }

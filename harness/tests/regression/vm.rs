@@ -124,17 +124,22 @@ fn run_vm(scenario: &str) -> Result<Run, Failed> {
     run_vm_with(scenario, |o| o)
 }
 
-/// A VM run of `tests/data/<scenario>` through the library's one entry point, with the
-/// test kernel and `tune` applied to the options.
+/// A VM run of `tests/data/<scenario>` with the test kernel and `tune` applied to the options.
 pub fn run_vm_with(scenario: &str, tune: impl FnOnce(VmOptions) -> VmOptions) -> Result<Run, Failed> {
     let kernel = test_kernel()?;
-    let _g = vm_lock();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(scenario);
-    let loaded = lab::scenario::load(&path).map_err(|e| e.to_string())?;
-    let variant = lab::scenario::Variant::resolve(&loaded.scenario, None).map_err(|e| e.to_string())?;
+    run_file(&path, None, |o| tune(VmOptions { kernel: Some(kernel), ..o }))
+}
+
+/// A VM run of the scenario at `path` (as `variant`, else its default) through the library's
+/// one entry point: this test run's `lab` as the guest's init, a run directory of its own,
+/// then `tune`. Checks that the verdict came last and no QEMU is left.
+pub fn run_file(path: &Path, variant: Option<&str>, tune: impl FnOnce(VmOptions) -> VmOptions) -> Result<Run, Failed> {
+    let _g = vm_lock();
+    let loaded = lab::scenario::load(path).map_err(|e| e.to_string())?;
+    let variant = lab::scenario::Variant::resolve(&loaded.scenario, variant).map_err(|e| e.to_string())?;
     let runs = tempfile::tempdir()?;
     let opts = tune(VmOptions {
-        kernel: Some(kernel),
         lab_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_lab"))),
         runs_dir: Some(runs.path().to_path_buf()),
         ..VmOptions::default()
