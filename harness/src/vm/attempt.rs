@@ -156,10 +156,7 @@ struct Watch<'a> {
     rules: &'a WatchRules<'a>,
     spawned: Instant,
     timer: tokio::time::Instant,
-    agent_up: bool,
-    last_event: Option<String>,
-    verdict: Option<GuestVerdict>,
-    notes: Vec<String>,
+    seen: Seen,
 }
 
 impl Watch<'_> {
@@ -172,23 +169,23 @@ impl Watch<'_> {
         if self.fatal(&f) {
             return Some(End::Fault(f));
         }
-        self.notes.push(format!("{}: {} (see console.log)", console::describe(f.fault), f.message));
+        self.seen.notes.push(format!("{}: {} (see console.log)", console::describe(f.fault), f.message));
         None
     }
 
     fn on_guest(&mut self, item: Result<Event, ChannelError>) -> Option<End> {
-        if !self.agent_up {
-            self.agent_up = true;
+        if !self.seen.agent_up {
+            self.seen.agent_up = true;
             self.rules.events.send(Event::VmAgentUp { boot_ms: self.spawned.elapsed().as_millis() as u64 });
             self.timer = tokio::time::Instant::now() + self.rules.deadline;
         }
         match item {
             Ok(Event::Verdict { outcome, summary, notes }) => {
-                self.verdict = Some(GuestVerdict { outcome, summary, notes });
+                self.seen.verdict = Some(GuestVerdict { outcome, summary, notes });
                 return Some(End::Verdict);
             }
             Ok(ev) => {
-                self.last_event = Some(event_name(&ev));
+                self.seen.last_event = Some(event_name(&ev));
                 self.rules.events.send(ev);
             }
             Err(e) => self.rules.events.note(crate::event::Level::Warn, format!("unreadable line from the guest agent: {e}")),
@@ -202,7 +199,7 @@ impl Watch<'_> {
     }
 
     fn on_timer(&self) -> End {
-        if self.agent_up {
+        if self.seen.agent_up {
             End::Deadline
         } else {
             End::BootTimeout
@@ -217,10 +214,7 @@ impl Running {
             rules,
             spawned: self.spawned,
             timer: tokio::time::Instant::from_std(self.spawned + rules.boot_timeout),
-            agent_up: false,
-            last_event: None,
-            verdict: None,
-            notes: Vec::new(),
+            seen: Seen::default(),
         };
         let (mut faults_open, mut guest_open, mut stderr_open) = (true, true, true);
         let end = loop {
@@ -240,7 +234,7 @@ impl Running {
                 },
                 status = self.child.wait() => Some(match status {
                     Ok(s) => End::Exited(s),
-                    Err(e) => { w.notes.push(format!("waiting for QEMU failed: {e}")); End::Exited(ExitStatus::default()) }
+                    Err(e) => { w.seen.notes.push(format!("waiting for QEMU failed: {e}")); End::Exited(ExitStatus::default()) }
                 }),
                 _ = tokio::time::sleep_until(w.timer) => Some(w.on_timer()),
             };
@@ -248,7 +242,7 @@ impl Running {
                 break end;
             }
         };
-        (end, Seen { agent_up: w.agent_up, last_event: w.last_event, verdict: w.verdict, notes: w.notes })
+        (end, w.seen)
     }
 
     /// Lets the guest power off after a verdict (or kills QEMU), drains the readers, and
@@ -312,6 +306,7 @@ impl Running {
 }
 
 /// What the guest said during the watch, handed to [`Running::shut_down`].
+#[derive(Default)]
 pub struct Seen {
     agent_up: bool,
     last_event: Option<String>,

@@ -124,9 +124,7 @@ async fn boot_again(
     rules: &WatchRules<'_>,
     stop: &CancellationToken,
 ) -> Result<Watched, VmError> {
-    for name in ["console.log", "qemu.log"] {
-        let _ = std::fs::rename(dir.file(name), dir.file(&format!("first-boot-{name}")));
-    }
+    keep_attempt_logs(dir, "first-boot");
     let what = format!("{}: {}", console::describe(fault.fault), fault.message);
     rules.events.note(Level::Warn, format!("{what}, before the guest agent started; booting once more (first-boot-console.log)"));
     let mut second = launch(prepared, accel, opts, dir, rules, stop).await?;
@@ -148,14 +146,20 @@ async fn fall_back(
     rules: &WatchRules<'_>,
     stop: &CancellationToken,
 ) -> Result<(Watched, AccelUsed), VmError> {
-    for name in ["console.log", "qemu.log"] {
-        let _ = std::fs::rename(dir.file(name), dir.file(&format!("kvm-{name}")));
-    }
+    keep_attempt_logs(dir, "kvm");
     accel::remember(&opts.accel_records, plan, Accel::Tcg, &failure.summary, failure.lines.clone());
     rules.events.send(Event::AccelFallback { from: "kvm".into(), to: "tcg".into(), reason: failure.summary.clone(), lines: failure.lines });
     let rules = WatchRules { boot_timeout: opts.boot_timeout(Accel::Tcg), ..*rules };
     let second = launch(prepared, Accel::Tcg, opts, dir, &rules, stop).await?;
     Ok((second, AccelUsed { used: Accel::Tcg, reason: plan.reason.clone(), fallback_from: Some((Accel::Kvm, failure.summary)) }))
+}
+
+/// Moves an attempt's `console.log` and `qemu.log` aside as `<prefix>-console.log` and
+/// `<prefix>-qemu.log`, so the next attempt writes its own.
+fn keep_attempt_logs(dir: &RunDir, prefix: &str) {
+    for name in ["console.log", "qemu.log"] {
+        let _ = std::fs::rename(dir.file(name), dir.file(&format!("{prefix}-{name}")));
+    }
 }
 
 /// What a KVM boot that was not retried teaches: it works (news after a probe), or it
