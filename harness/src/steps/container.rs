@@ -8,7 +8,7 @@
 //! 0-65535 to themselves, which it may create without (the way containers run as uid 0 with
 //! a reduced capability set). Under the VM backend the runtime and busybox are the host's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use futures::FutureExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::exec::{find_program, GUEST_PATH};
+use super::exec::{find_program, search_dirs};
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::cleanup::CONTAINERS_DIR;
 use crate::process::{Account, CapsSpec, Creds, IdentitySpec};
@@ -68,14 +68,6 @@ fn default_command() -> Vec<String> {
 }
 fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(60))
-}
-
-/// `$PATH` and the guest's directories.
-fn search_dirs() -> Vec<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-    dirs.extend(GUEST_PATH.iter().map(PathBuf::from));
-    dirs
 }
 
 impl Spec {

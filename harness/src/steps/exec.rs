@@ -82,10 +82,7 @@ impl Step for Spec {
         let Some(program) = self.command.first().filter(|c| !c.trim().is_empty()) else {
             return Vec::new();
         };
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        dirs.extend(GUEST_PATH.iter().map(PathBuf::from));
-        if find_program(program, &dirs).is_some() {
+        if find_program(program, &search_dirs()).is_some() {
             return Vec::new();
         }
         let searched = if program.contains('/') {
@@ -131,6 +128,14 @@ impl Step for Spec {
 
 /// Where `program` is: itself when it names a path, else the first of `dirs` that has it as an
 /// executable file.
+/// Where a program is looked for: this host's `$PATH`, then the guest's directories.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(GUEST_PATH.iter().map(PathBuf::from));
+    dirs
+}
+
 pub fn find_program(program: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if program.contains('/') {
