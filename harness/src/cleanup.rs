@@ -1,9 +1,10 @@
 //! One place that records what a run changes on the machine and removes it again.
 //!
 //! Every run writes a ledger, `/run/lab/runs/<run_id>.json`: its pid (and the pid's start
-//! time, so a recycled pid is not taken for the run), the namespaces it created and the
-//! global sysctls it changed with their original values, and the tracefs kprobes it defined. The file is rewritten atomically
-//! on every change, and a change is recorded *before* it is made, so a run killed at any
+//! time, so a recycled pid is not taken for the run), the namespaces it created, the global
+//! sysctls it changed with their original values and the tracefs kprobes it defined (with
+//! their trace instances). The file is rewritten atomically on every change, and a change
+//! is recorded *before* it is made, so a run killed at any
 //! point leaves a ledger that covers everything it did. Teardown removes the file;
 //! `lab clean` ([`clean`]) undoes what dead runs' ledgers list.
 //!

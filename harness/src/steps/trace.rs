@@ -7,7 +7,8 @@
 //! of its own (`instances/<run id>-<step id>`), so its filter, trigger and buffer touch
 //! nothing else. Both are recorded in the ledger before they are made, removed when the step
 //! ends, and by `lab clean` after a killed run. Runs in the background: ready once armed,
-//! collects until stopped.
+//! collects until stopped. With `stack`, kprobe optimization is off for the run (a sysctl
+//! the ledger restores): stacks taken in an optimized probe end at its trampoline.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -94,6 +95,9 @@ impl Step for Spec {
             })?;
             let filter = self.filter.as_deref().map(|f| super::template::fill(ctx, f)).transpose()?;
             let probe = self.probe(ctx);
+            if self.stack {
+                unoptimized(ctx)?;
+            }
             ctx.env.ledger.record_probe(&probe);
             let armed = self.arm(&root, &probe, filter.as_deref());
             let pipe = armed.and_then(|()| tracefs::open_pipe(&tracefs::instance(&root, &probe.instance)));
@@ -159,6 +163,19 @@ impl Spec {
             Ok(()) => ctx.env.ledger.forget_probe(p),
             Err(e) => ctx.env.warn(format!("kprobe {}/{} not removed: {e} (`lab clean` will try again)", p.group, p.event)),
         }
+    }
+}
+
+/// The sysctl that lets the kernel turn a kprobe into a jump to a trampoline.
+const OPTIMIZATION: &str = "debug.kprobes-optimization";
+
+/// Turns kprobe optimization off for the run (restored at its end, by the ledger): the
+/// unwinder cannot walk out of an optimized probe's trampoline, so its stacks stop at
+/// `opt_pre_handler`; a breakpoint probe's stack goes through to the system call.
+fn unoptimized(ctx: &StepCtx) -> Result<(), StepError> {
+    match ctx.env.ledger.set_sysctl(OPTIMIZATION, "0") {
+        Ok(_) => Ok(()),
+        Err(e) => Err(StepError::io(format!("{OPTIMIZATION} = 0"), e)),
     }
 }
 

@@ -99,10 +99,12 @@ pub struct Hit {
 }
 
 /// Frames of the kprobe machinery itself, on top of every stack a probe takes.
-const MACHINERY: [&str; 8] = [
+const MACHINERY: [&str; 10] = [
+    "do_int3",
     "kprobe_trace_func",
     "kprobe_dispatcher",
     "optimized_callback",
+    "opt_pre_handler",
     "kprobe_ftrace_handler",
     "aggr_pre_handler",
     "kprobe_int3_handler",
