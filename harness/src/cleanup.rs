@@ -214,6 +214,19 @@ impl Ledger {
         self.update(|r| r.probes.retain(|p| p != probe));
     }
 
+    /// Removes every recorded probe a step could not remove itself, and forgets those removed.
+    /// Returns the problems; those probes stay recorded for `lab clean`.
+    pub fn remove_probes(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for p in self.snapshot().probes {
+            match remove_probe(&p) {
+                Ok(()) => self.forget_probe(&p),
+                Err(e) => problems.push(format!("removing kprobe {}/{}: {e}", p.group, p.event)),
+            }
+        }
+        problems
+    }
+
     /// Removes the ledger file: everything it recorded is undone.
     pub fn finish(self) {
         let _ = std::fs::remove_file(&self.inner.path);
@@ -451,6 +464,22 @@ pub fn remove_probe(p: &ProbeRecord) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_are_recorded_once_and_forgotten_and_old_ledgers_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::create_in(dir.path(), "lab00abce", std::process::id() as i32).unwrap();
+        let p = ProbeRecord { group: "lab00abce".into(), event: "p_probe".into(), instance: "lab00abce-probe".into() };
+        l.record_probe(&p);
+        l.record_probe(&p);
+        let read = || -> LedgerRecord { serde_json::from_slice(&std::fs::read(l.path()).unwrap()).unwrap() };
+        assert_eq!(read().probes, std::slice::from_ref(&p));
+        l.forget_probe(&p);
+        assert!(read().probes.is_empty());
+        let old: LedgerRecord = serde_json::from_str(r#"{"run_id":"lab00abcd","pid":1,"started_unix":0}"#).unwrap();
+        assert!(old.probes.is_empty());
+        l.finish();
+    }
 
     #[test]
     fn run_ids_are_recognised_in_names() {
