@@ -1,9 +1,10 @@
 //! One place that records what a run changes on the machine and removes it again.
 //!
 //! Every run writes a ledger, `/run/lab/runs/<run_id>.json`: its pid (and the pid's start
-//! time, so a recycled pid is not taken for the run), the namespaces it created and the
-//! global sysctls it changed with their original values. The file is rewritten atomically
-//! on every change, and a change is recorded *before* it is made, so a run killed at any
+//! time, so a recycled pid is not taken for the run), the namespaces it created, the global
+//! sysctls it changed with their original values and the tracefs kprobes it defined (with
+//! their trace instances). The file is rewritten atomically on every change, and a change
+//! is recorded *before* it is made, so a run killed at any
 //! point leaves a ledger that covers everything it did. Teardown removes the file;
 //! `lab clean` ([`clean`]) undoes what dead runs' ledgers list.
 //!
@@ -23,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::sys::{netns, sysctl};
+use crate::sys::{netns, sysctl, tracefs};
 
 /// Where ledgers are kept.
 pub const RUNS_DIR: &str = "/run/lab/runs";
@@ -69,6 +70,18 @@ pub struct LedgerRecord {
     /// Global sysctls changed, with the value to restore.
     #[serde(default)]
     pub sysctls: Vec<SysctlRecord>,
+    /// tracefs kprobes defined, each with the instance it is enabled in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeRecord>,
+}
+
+/// A kprobe `group/event` a run defined, and the trace instance (under `instances/`) that
+/// holds its enable, filter and trigger: the instance goes first, then the probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    pub group: String,
+    pub event: String,
+    pub instance: String,
 }
 
 /// A changed global sysctl and its original value.
@@ -184,6 +197,33 @@ impl Ledger {
         let records = self.snapshot().sysctls;
         let (done, problems) = restore(&records);
         self.update(|r| r.sysctls.retain(|s| !done.contains(&s.key)));
+        problems
+    }
+
+    /// Records a kprobe (and its instance) about to be created.
+    pub fn record_probe(&self, probe: &ProbeRecord) {
+        self.update(|r| {
+            if !r.probes.contains(probe) {
+                r.probes.push(probe.clone());
+            }
+        });
+    }
+
+    /// Forgets a kprobe that was removed.
+    pub fn forget_probe(&self, probe: &ProbeRecord) {
+        self.update(|r| r.probes.retain(|p| p != probe));
+    }
+
+    /// Removes every recorded probe a step could not remove itself, and forgets those removed.
+    /// Returns the problems; those probes stay recorded for `lab clean`.
+    pub fn remove_probes(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for p in self.snapshot().probes {
+            match remove_probe(&p) {
+                Ok(()) => self.forget_probe(&p),
+                Err(e) => problems.push(format!("removing kprobe {}/{}: {e}", p.group, p.event)),
+            }
+        }
         problems
     }
 
@@ -393,7 +433,17 @@ fn undo(path: &Path, mut record: LedgerRecord, netns_dir: &Path, report: &mut Cl
     }
     report.problems.extend(problems.into_iter().map(|p| format!("{p} (run {id})")));
     record.sysctls.retain(|s| !done.contains(&s.key));
-    if record.netns.is_empty() && record.sysctls.is_empty() {
+    record.probes.retain(|p| match remove_probe(p) {
+        Ok(()) => {
+            report.removed.push(format!("kprobe {}/{} and trace instance {} (run {id})", p.group, p.event, p.instance));
+            false
+        }
+        Err(e) => {
+            report.problems.push(format!("removing kprobe {}/{} of run {id}: {e}", p.group, p.event));
+            true
+        }
+    });
+    if record.netns.is_empty() && record.sysctls.is_empty() && record.probes.is_empty() {
         match std::fs::remove_file(path) {
             Ok(()) => report.removed.push(format!("ledger {}", path.display())),
             Err(e) => report.problems.push(format!("removing {}: {e}", path.display())),
@@ -403,9 +453,33 @@ fn undo(path: &Path, mut record: LedgerRecord, netns_dir: &Path, report: &mut Cl
     }
 }
 
+/// Removes a probe's instance, then the probe (the kernel refuses to remove a probe still
+/// enabled somewhere). Both gone already is fine.
+pub fn remove_probe(p: &ProbeRecord) -> io::Result<()> {
+    let Some(root) = tracefs::root() else { return Ok(()) };
+    tracefs::remove_instance(&root, &p.instance)?;
+    tracefs::remove_kprobe(&root, &p.group, &p.event).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_are_recorded_once_and_forgotten_and_old_ledgers_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::create_in(dir.path(), "lab00abce", std::process::id() as i32).unwrap();
+        let p = ProbeRecord { group: "lab00abce".into(), event: "p_probe".into(), instance: "lab00abce-probe".into() };
+        l.record_probe(&p);
+        l.record_probe(&p);
+        let read = || -> LedgerRecord { serde_json::from_slice(&std::fs::read(l.path()).unwrap()).unwrap() };
+        assert_eq!(read().probes, std::slice::from_ref(&p));
+        l.forget_probe(&p);
+        assert!(read().probes.is_empty());
+        let old: LedgerRecord = serde_json::from_str(r#"{"run_id":"lab00abcd","pid":1,"started_unix":0}"#).unwrap();
+        assert!(old.probes.is_empty());
+        l.finish();
+    }
 
     #[test]
     fn run_ids_are_recognised_in_names() {

@@ -13,7 +13,9 @@ use crate::event::Observation;
 use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
+pub mod captured_stack;
 pub mod kernel_log;
+pub mod listener;
 pub mod pipe_size;
 pub mod process_exit;
 pub mod process_state;
@@ -26,6 +28,8 @@ crate::kind_registry! {
         "pipe_size" => PipeSize(pipe_size::Spec),
         "process_state" => ProcessState(process_state::Spec),
         "process_exit" => ProcessExit(process_exit::Spec),
+        "listener" => Listener(listener::Spec),
+        "captured_stack" => CapturedStack(captured_stack::Spec),
     }
 }
 
@@ -37,6 +41,8 @@ impl ConditionKind {
             ConditionKind::PipeSize(c) => c,
             ConditionKind::ProcessState(c) => c,
             ConditionKind::ProcessExit(c) => c,
+            ConditionKind::Listener(c) => c,
+            ConditionKind::CapturedStack(c) => c,
         }
     }
 }

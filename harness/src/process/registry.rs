@@ -60,6 +60,21 @@ pub struct Tracked {
     pub gone: Option<Instant>,
     pub exit: Option<Exit>,
     pub pipe: Option<PipeRef>,
+    /// Numbers the step reported (`pid`, `port`, `fd`, `inode`), for other steps' templates
+    /// (`{kubelet.fd}`) and conditions.
+    pub facts: BTreeMap<String, u64>,
+    /// What a tracer step captured, in order.
+    pub captures: Vec<Capture>,
+}
+
+/// One hit of a tracer probe: the event line and the kernel stack that came with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub at: Instant,
+    /// The trace line as tracefs printed it (task, pid, cpu, time, probe, arguments).
+    pub line: String,
+    /// Kernel stack, innermost first, symbolized by the kernel (`close_fd+0x4f/0x70`).
+    pub stack: Vec<String>,
 }
 
 type Map = BTreeMap<String, Tracked>;
@@ -106,6 +121,18 @@ impl Registry {
     /// Records the pipe step `step` holds.
     pub fn pipe(&self, step: &str, pipe: PipeRef) {
         self.tx.send_modify(|m| m.entry(step.to_string()).or_default().pipe = Some(pipe));
+    }
+
+    /// Records a number step `step` reported (`port`, `fd`, ...).
+    pub fn fact(&self, step: &str, key: &str, value: u64) {
+        self.tx.send_modify(|m| {
+            m.entry(step.to_string()).or_default().facts.insert(key.to_string(), value);
+        });
+    }
+
+    /// Records what tracer step `step` captured.
+    pub fn capture(&self, step: &str, capture: Capture) {
+        self.tx.send_modify(|m| m.entry(step.to_string()).or_default().captures.push(capture));
     }
 
     /// Registers `pid` as step `step`'s process and starts sampling it. Needs a Tokio runtime.

@@ -15,7 +15,9 @@ pub mod concurrent;
 pub mod container;
 mod error;
 pub mod exec;
+pub mod hold_file;
 mod identity;
+pub mod kubelet;
 pub mod link;
 pub mod mtu_churn;
 pub mod pipe_drain;
@@ -25,6 +27,8 @@ pub mod sleep;
 pub mod stop;
 pub mod sysctl;
 pub mod teardown;
+mod template;
+pub mod trace;
 pub mod traffic;
 pub mod wait;
 
@@ -46,6 +50,9 @@ crate::kind_registry! {
         "pipe_drain" => PipeDrain(pipe_drain::Spec),
         "container" => Container(container::Spec),
         "pleg_watch" => PlegWatch(pleg_watch::Spec),
+        "kubelet" => Kubelet(kubelet::Spec),
+        "hold_file" => HoldFile(hold_file::Spec),
+        "trace" => Trace(trace::Spec),
     }
 }
 
@@ -68,6 +75,9 @@ impl StepKind {
             StepKind::PipeDrain(s) => s,
             StepKind::Container(s) => s,
             StepKind::PlegWatch(s) => s,
+            StepKind::Kubelet(s) => s,
+            StepKind::HoldFile(s) => s,
+            StepKind::Trace(s) => s,
         }
     }
 }

@@ -147,10 +147,12 @@ impl Topology {
     }
 
     /// The end of a run: [`Topology::delete_namespaces`], then restores the global sysctls
-    /// recorded in `ledger`. Safe to call more than once.
+    /// recorded in `ledger` and removes the kprobes still recorded there (a `trace` step
+    /// removes its own; these are what it could not). Safe to call more than once.
     pub async fn teardown(&self, ledger: &Ledger) -> TeardownReport {
         let mut report = self.delete_namespaces(ledger).await;
         report.problems.extend(ledger.restore_sysctls());
+        report.problems.extend(ledger.remove_probes());
         report
     }
 

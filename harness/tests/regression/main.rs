@@ -7,6 +7,7 @@ use libtest_mimic::{Arguments, Trial};
 
 mod accel;
 mod dualstack;
+mod fd_vanish;
 mod fnhe;
 mod host_run;
 mod pipe_limit;
@@ -24,5 +25,6 @@ fn main() {
     trials.extend(fnhe::tests());
     trials.extend(dualstack::tests());
     trials.extend(pipe_limit::tests());
+    trials.extend(fd_vanish::tests());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -7,9 +7,13 @@
 //! `execve`) and ends when its stdin closes.
 //!
 //! Kinds: `pipes` ([`pipes`]: hold pipes until the account is over its soft limit),
-//! `bootstrap` and `write` ([`bootstrap`]: runc's bootstrap pipe, parent and child).
+//! `bootstrap` and `write` ([`bootstrap`]: runc's bootstrap pipe, parent and child),
+//! `kubelet` ([`kubelet`]: a listener and a reader of other processes' `/proc/<pid>/fd`),
+//! `hold` ([`hold`]: a container-like process holding a file open).
 
 pub mod bootstrap;
+pub mod hold;
+pub mod kubelet;
 pub mod pipes;
 
 use std::io::Write;
@@ -49,6 +53,13 @@ pub enum Report {
     Exited { code: Option<i32>, signal: Option<i32>, runtime_ms: u64 },
     /// `bootstrap`: the parent read this much, and is done.
     Read { bytes: u64 },
+    /// `kubelet`: listening on `port` (any address), socket at descriptor `fd`, inode `inode`.
+    Listening { port: u16, fd: i32, inode: u64 },
+    /// `kubelet`: one read of `/proc/<pid>/fd`: its descriptors and how many are sockets
+    /// (cAdvisor's `container_file_descriptors`, `container_sockets`); `error` if it failed.
+    Scan { pid: i32, fds: u32, sockets: u32, error: Option<String> },
+    /// `hold`: holding the file at descriptor `fd`.
+    Held { fd: i32, inode: u64 },
     /// The workload could not do its job.
     Failed { message: String },
 }
@@ -86,6 +97,8 @@ pub fn main() -> ! {
         Some("pipes") => pipes::main(&args[1..]),
         Some("bootstrap") => bootstrap::main(&args[1..]),
         Some("write") => bootstrap::write_main(&args[1..]),
+        Some("kubelet") => kubelet::main(&args[1..]),
+        Some("hold") => hold::main(&args[1..]),
         other => Err(WorkloadError::Args(format!("unknown workload {other:?}"))),
     };
     match result {
@@ -153,6 +166,14 @@ impl Workload {
             None => Ok(None),
             Some(l) => serde_json::from_str(&l).map(Some).map_err(|e| ProcessError::Protocol(format!("`{l}`: {e}"))),
         }
+    }
+
+    /// Writes one line to the workload's stdin (its commands, for the kinds that take some).
+    pub async fn send(&mut self, line: &str) -> Result<(), ProcessError> {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.child.stdin.as_mut().ok_or_else(|| ProcessError::Protocol("stdin is closed".into()))?;
+        let wrote = stdin.write_all(format!("{line}\n").as_bytes()).await;
+        wrote.map_err(|source| ProcessError::Spawn { what: "writing to a workload".into(), source })
     }
 
     /// Kills the workload (its children die with it) and reaps it.
