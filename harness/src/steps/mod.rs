@@ -26,6 +26,7 @@ pub mod stop;
 pub mod sysctl;
 pub mod teardown;
 pub mod traffic;
+pub mod until;
 pub mod wait;
 
 crate::kind_registry! {
