@@ -1,10 +1,13 @@
-//! Whole runs of a scenario in the VM, per variant: how often the signature shows, wall
-//! time, QEMU start to the guest agent's first event, and the host `lab` process's peak
-//! memory.
+//! Whole runs of a scenario in the VM, per variant: time to verdict (median and spread),
+//! the boot's phases, how often the signature shows, how many runs ended their looping
+//! steps on evidence (`until:` seen) rather than at the cap, the time from that evidence to
+//! the signature, the host `lab` process's peak memory, and the host's load.
 //!
 //! `cargo bench -p lab --bench vm` (root; builds or reuses the kernels first, outside the
 //! timing). `LAB_BENCH_RUNS=10` runs per variant (default 3), `LAB_BENCH_SCENARIO`
-//! (default fnhe-leak), `LAB_BENCH_VARIANTS=buggy,fixed`.
+//! (default fnhe-leak), `LAB_BENCH_VARIANTS=buggy,fixed`, `LAB_BENCH_SIGNATURE` (the
+//! expectation id whose observation is the signature, default leak-reported). `LAB_MACHINE=pc` measures the
+//! old boot path for comparison.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -12,13 +15,27 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// The expectation whose observation is the fault signature (`LAB_BENCH_SIGNATURE`).
+static SIGNATURE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| env_or("LAB_BENCH_SIGNATURE", "leak-reported"));
+
 /// One run's measurements.
+#[derive(Default)]
 struct Sample {
     code: Option<i32>,
     wall: Duration,
     boot_ms: Option<u64>,
-    since_teardown_ms: Option<u64>,
+    /// `vm_boot_phases`: QEMU+firmware, kernel to init, agent start, first event, total.
+    phases: Option<[u64; 5]>,
+    /// The signature expectation carried an observation.
+    signature: bool,
+    /// Run clock of the signature's observation.
+    signature_at_ms: Option<u64>,
+    /// A step with `until:` ended because its condition was seen (`Some(false)`: at its cap).
+    until_seen: Option<bool>,
+    until_at_ms: Option<u64>,
     peak_rss_kib: u64,
+    /// 1-minute load average before and after.
+    load: (f64, f64),
 }
 
 fn main() {
@@ -36,6 +53,7 @@ fn main() {
         let built = Command::new(lab)
             .current_dir(&repo)
             .args(["kernel", "build", &scenario, "--variant", variant])
+            .stdout(Stdio::null())
             .status()
             .expect("lab kernel build");
         assert!(built.success(), "kernel build for {variant} failed");
@@ -49,6 +67,7 @@ fn env_or(key: &str, default: &str) -> String {
 }
 
 fn run_once(lab: &str, repo: &std::path::Path, scenario: &str, variant: &str) -> Sample {
+    let load_before = loadavg();
     let started = Instant::now();
     let mut child = Command::new(lab)
         .current_dir(repo)
@@ -58,20 +77,47 @@ fn run_once(lab: &str, repo: &std::path::Path, scenario: &str, variant: &str) ->
         .spawn()
         .expect("lab run");
     let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_rss_kib = 0;
-    let (mut boot_ms, mut since_teardown_ms) = (None, None);
+    let mut s = Sample::default();
     // The peak is read from VmHWM (the kernel's high-water mark) after every event line.
     for line in BufReader::new(child.stdout.take().expect("stdout")).lines().map_while(Result::ok) {
-        peak_rss_kib = peak_rss_kib.max(vm_hwm_kib(&status_path));
-        let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
-        match event["event"].as_str() {
-            Some("vm_agent_up") => boot_ms = event["boot_ms"].as_u64(),
-            Some("expectation_decided") => since_teardown_ms = event["since_anchor_ms"].as_u64(),
-            _ => {}
+        s.peak_rss_kib = s.peak_rss_kib.max(vm_hwm_kib(&status_path));
+        if let Ok(event) = serde_json::from_str::<Value>(&line) {
+            take_event(&mut s, &event);
         }
     }
-    let code = child.wait().expect("wait").code();
-    Sample { code, wall: started.elapsed(), boot_ms, since_teardown_ms, peak_rss_kib }
+    s.code = child.wait().expect("wait").code();
+    s.wall = started.elapsed();
+    s.load = (load_before, loadavg());
+    s
+}
+
+/// What one event line says about the run.
+fn take_event(s: &mut Sample, event: &Value) {
+    match event["event"].as_str() {
+        Some("vm_agent_up") => s.boot_ms = event["boot_ms"].as_u64(),
+        Some("vm_boot_phases") => {
+            let f = |k: &str| event[k].as_u64().unwrap_or(0);
+            s.phases = Some([f("qemu_firmware_ms"), f("kernel_ms"), f("agent_ms"), f("first_event_ms"), f("total_ms")]);
+        }
+        Some("step_finished") => {
+            let c = &event["counters"];
+            if let Some(seen) = c["until_seen"].as_f64() {
+                s.until_seen = Some(seen > 0.5);
+                s.until_at_ms = c["until_at_ms"].as_f64().map(|v| v as u64);
+            }
+        }
+        Some("expectation_decided") if event["id"].as_str() == Some(SIGNATURE.as_str()) => {
+            if let Some(at) = event["observation"]["at_ms"].as_u64() {
+                s.signature = true;
+                s.signature_at_ms = Some(at);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(f64::NAN)
 }
 
 fn vm_hwm_kib(status: &str) -> u64 {
@@ -82,29 +128,46 @@ fn vm_hwm_kib(status: &str) -> u64 {
 }
 
 fn report(scenario: &str, variant: &str, samples: &[Sample]) {
+    let n = samples.len();
     let met = samples.iter().filter(|s| s.code == Some(0)).count();
     let errors = samples.iter().filter(|s| s.code.is_none_or(|c| c >= 2)).count();
-    let walls: Vec<f64> = samples.iter().map(|s| s.wall.as_secs_f64()).collect();
-    let boots: Vec<f64> = samples.iter().filter_map(|s| s.boot_ms).map(|b| b as f64 / 1000.0).collect();
-    let seen: Vec<f64> = samples.iter().filter_map(|s| s.since_teardown_ms).map(|b| b as f64 / 1000.0).collect();
-    let rss = samples.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0);
-    println!("{scenario} --variant {variant}: {} runs", samples.len());
-    println!("  expectation met: {met}/{} (errors: {errors})", samples.len());
-    println!("  wall s:              {}", stats(&walls));
-    println!("  QEMU -> agent s:     {}", stats(&boots));
-    println!("  signature after s:   {}", stats(&seen));
-    println!("  host lab peak RSS:   {:.1} MiB", rss as f64 / 1024.0);
+    let secs = |v: Vec<u64>| v.into_iter().map(|ms| ms as f64 / 1000.0).collect::<Vec<_>>();
+    let phase = |i: usize| secs(samples.iter().filter_map(|s| s.phases.map(|p| p[i])).collect());
+    let marker_to_signature = secs(samples.iter().filter_map(|s| Some(s.signature_at_ms?.saturating_sub(s.until_at_ms?))).collect());
+    let by_evidence = samples.iter().filter(|s| s.until_seen == Some(true)).count();
+    let by_cap = samples.iter().filter(|s| s.until_seen == Some(false)).count();
+    println!("{scenario} --variant {variant}: {n} runs");
+    println!("  expectation met: {met}/{n} (errors: {errors}); signature seen: {}/{n}", samples.iter().filter(|s| s.signature).count());
+    println!("  looping steps ended by evidence (until: seen): {by_evidence}/{n}, at the cap: {by_cap}/{n}");
+    println!("  time to verdict s:   {}", stats(&samples.iter().map(|s| s.wall.as_secs_f64()).collect::<Vec<_>>()));
+    println!("  QEMU -> agent s:     {}", stats(&secs(samples.iter().filter_map(|s| s.boot_ms).collect())));
+    for (i, name) in ["QEMU+firmware", "kernel to init", "agent start", "first event", "boot total"].iter().enumerate() {
+        println!("    {name:<16} s: {}", stats(&phase(i)));
+    }
+    println!("  race marker -> signature s: {}", stats(&marker_to_signature));
+    println!("  host lab peak RSS:   {:.1} MiB", samples.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0) as f64 / 1024.0);
     for (i, s) in samples.iter().enumerate() {
-        println!("    run {}: exit {:?}, {:.1} s", i + 1, s.code, s.wall.as_secs_f64());
+        println!(
+            "    run {}: exit {:?}, {:.1} s, until {:?} at {:?} ms, signature at {:?} ms, load {:.1} -> {:.1}",
+            i + 1,
+            s.code,
+            s.wall.as_secs_f64(),
+            s.until_seen,
+            s.until_at_ms,
+            s.signature_at_ms,
+            s.load.0,
+            s.load.1
+        );
     }
 }
 
+/// min, quartiles, median, max: the spread as well as the middle.
 fn stats(v: &[f64]) -> String {
     if v.is_empty() {
         return "-".into();
     }
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
-    let mean = s.iter().sum::<f64>() / s.len() as f64;
-    format!("min {:.2}  median {:.2}  mean {:.2}  max {:.2}", s[0], s[s.len() / 2], mean, s[s.len() - 1])
+    let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
+    format!("median {:.2}  (min {:.2}  q1 {:.2}  q3 {:.2}  max {:.2}, n={})", q(0.5), s[0], q(0.25), q(0.75), s[s.len() - 1], s.len())
 }

@@ -199,6 +199,43 @@ pub enum Event {
     Artifacts {
         dir: String,
     },
+    /// Guest → host, the agent's first event: its clock (CLOCK_BOOTTIME, from the kernel's
+    /// start) when init started and when the agent channel was up. The host turns it into
+    /// [`Event::VmBootPhases`].
+    GuestBoot {
+        init_at_ms: Millis,
+        agent_at_ms: Millis,
+    },
+    /// Where a VM boot's time went, QEMU start to the engine's first event.
+    VmBootPhases(BootPhases),
+}
+
+/// The phases of a VM boot, in milliseconds; they add up to `total_ms` (unless the guest's
+/// clock ran ahead of the host's, then `qemu_firmware_ms` is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BootPhases {
+    /// QEMU's start, the firmware, loading the kernel: up to the kernel's clock starting
+    /// (the rest of the host's wait once the guest's own time is taken away).
+    pub qemu_firmware_ms: Millis,
+    /// Kernel start to init (`lab`) running.
+    pub kernel_ms: Millis,
+    /// Init running to the agent channel up (mounts, opening the port).
+    pub agent_ms: Millis,
+    /// Agent up to the engine's first event (`RunStarted`) on the host.
+    pub first_event_ms: Millis,
+    /// QEMU start to the engine's first event, measured on the host.
+    pub total_ms: Millis,
+}
+
+impl BootPhases {
+    /// Pure: the phases from the guest's clock readings and the host's, all in ms:
+    /// `agent_seen` and `first_seen` since QEMU's start, on the host.
+    pub fn from_clocks(init_at: Millis, agent_at: Millis, agent_seen: Millis, first_seen: Millis) -> BootPhases {
+        let agent_at = agent_at.max(init_at);
+        let qemu_firmware_ms = agent_seen.saturating_sub(agent_at);
+        let first_event_ms = first_seen.saturating_sub(agent_seen);
+        BootPhases { qemu_firmware_ms, kernel_ms: init_at, agent_ms: agent_at - init_at, first_event_ms, total_ms: first_seen }
+    }
 }
 
 /// Where the engine and backends send events. Cloning is cheap; sending never blocks.
@@ -219,5 +256,19 @@ impl EventSink {
 
     pub fn note(&self, level: Level, message: impl Into<String>) {
         self.send(Event::Note { level, message: message.into() });
+    }
+}
+
+#[cfg(test)]
+mod boot_phase_tests {
+    use super::BootPhases;
+
+    #[test]
+    fn phases_add_up_to_the_hosts_measure() {
+        let p = BootPhases::from_clocks(620, 700, 1_050, 1_180);
+        assert_eq!(p, BootPhases { qemu_firmware_ms: 350, kernel_ms: 620, agent_ms: 80, first_event_ms: 130, total_ms: 1_180 });
+        assert_eq!(p.qemu_firmware_ms + p.kernel_ms + p.agent_ms + p.first_event_ms, p.total_ms);
+        let skewed = BootPhases::from_clocks(900, 1_000, 950, 1_000);
+        assert_eq!((skewed.qemu_firmware_ms, skewed.total_ms), (0, 1_000), "a guest clock ahead of the host's gives no negative phase");
     }
 }

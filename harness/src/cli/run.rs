@@ -25,6 +25,9 @@ pub struct Args {
     /// Print events as JSON lines instead of a timeline.
     #[arg(long)]
     pub json: bool,
+    /// Show details on the timeline (the VM boot's phases).
+    #[arg(short, long, conflicts_with = "json")]
+    pub verbose: bool,
     #[command(flatten)]
     pub vm: VmArgs,
 }
@@ -32,7 +35,11 @@ pub struct Args {
 pub fn main(args: Args) -> Result<u8, Failure> {
     let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref())?;
     need_root("run")?;
-    let format = if args.json { Format::Json } else { Format::Timeline };
+    let format = match (args.json, args.verbose) {
+        (true, _) => Format::Json,
+        (false, true) => Format::Verbose,
+        (false, false) => Format::Timeline,
+    };
     let backend = if args.host { Backend::Host } else { Backend::Vm(args.vm.options()) };
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
     let report = runtime.block_on(async {

@@ -12,6 +12,8 @@ use crate::event::Event;
 pub enum Format {
     /// A human-readable timeline on stdout.
     Timeline,
+    /// The timeline with details: the VM boot's phase table.
+    Verbose,
     /// One JSON object per line on stdout.
     Json,
 }
@@ -21,10 +23,11 @@ pub enum Format {
 pub async fn render(format: Format, mut rx: UnboundedReceiver<Event>, mut also: impl FnMut(&Event)) -> Vec<Event> {
     let mut seen = Vec::new();
     let mut timeline = timeline::Timeline::new(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    timeline.verbose = format == Format::Verbose;
     while let Some(event) = rx.recv().await {
         also(&event);
         let line = match format {
-            Format::Timeline => timeline.line(&event),
+            Format::Timeline | Format::Verbose => timeline.line(&event),
             Format::Json => Some(json::line(&event)),
         };
         if let Some(line) = line {

@@ -4,13 +4,15 @@ use crate::event::{Event, Level, Must, Outcome};
 
 pub struct Timeline {
     color: bool,
+    /// `-v`: details such as the VM boot's phases.
+    pub verbose: bool,
     /// The kernel build's progress bar while it runs (hidden when stdout is no terminal).
     build: Option<indicatif::ProgressBar>,
 }
 
 impl Timeline {
     pub fn new(color: bool) -> Self {
-        Timeline { color, build: None }
+        Timeline { color, verbose: false, build: None }
     }
 
     /// Phases get a line of their own; percentages move the bar.
@@ -55,6 +57,8 @@ impl Timeline {
             | Event::GuestFault { .. }
             | Event::Artifacts { .. } => Some(self.vm_line(event)),
             Event::Verdict { outcome, summary, notes } => Some(self.verdict_line(*outcome, summary, notes)),
+            Event::GuestBoot { .. } => None,
+            Event::VmBootPhases(p) => self.verbose.then(|| boot_phases_line(p)),
             _ => Some(self.run_line(event)),
         }
     }
@@ -143,6 +147,19 @@ fn indented<S: AsRef<str>>(first: String, lines: impl Iterator<Item = S>) -> Str
         s.push_str(&format!("\n           | {}", l.as_ref()));
     }
     s
+}
+
+/// `-v`: where the boot's time went, one phase per column.
+fn boot_phases_line(p: &crate::event::BootPhases) -> String {
+    let s = |ms: u64| format!("{:.2} s", ms as f64 / 1000.0);
+    format!(
+        "  boot phases: QEMU+firmware {} · kernel to init {} · agent start {} · first event {} · total {}",
+        s(p.qemu_firmware_ms),
+        s(p.kernel_ms),
+        s(p.agent_ms),
+        s(p.first_event_ms),
+        s(p.total_ms)
+    )
 }
 
 #[cfg(test)]

@@ -221,8 +221,8 @@ impl<'de> Deserialize<'de> for SysctlValue {
     }
 }
 
-/// A step: exactly one key names its kind; `id`, `background` and `variants` are common to
-/// all kinds.
+/// A step: exactly one key names its kind; `id`, `background`, `variants` and `until` are
+/// common to all kinds.
 #[derive(Debug, Clone)]
 pub struct StepEntry {
     /// Name other steps and expectations refer to (`after: teardown`, `stop: bulk`).
@@ -232,6 +232,8 @@ pub struct StepEntry {
     /// Only in these variants; `None`: in every variant.
     pub variants: Option<Vec<String>>,
     pub kind: StepKind,
+    /// Stop the step as soon as this condition is seen (`steps/until.rs`); its own length is the cap.
+    pub until: Option<ConditionKind>,
 }
 
 /// Whether an entry limited to `only` (absent: all) is part of variant `variant`.
@@ -264,19 +266,21 @@ impl<'de> Deserialize<'de> for StepEntry {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepEntry, A::Error> {
                 let (mut id, mut background, mut variants, mut kind) = (None, false, None, None);
+                let mut until = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "id" => id = Some(map.next_value()?),
                         "background" => background = map.next_value()?,
                         "variants" => variants = Some(map.next_value()?),
+                        "until" => until = Some(map.next_value::<ConditionKind>()?),
                         k => {
-                            let common = &["id", "background", "variants"];
+                            let common = &["id", "background", "variants", "until"];
                             kind = Some(read_kind(k, &mut map, kind, StepKind::from_map_value, StepKind::NAMES, common)?)
                         }
                     }
                 }
                 let kind = kind.ok_or_else(|| missing_kind::<A::Error>(StepKind::NAMES))?;
-                Ok(StepEntry { id, background, variants, kind })
+                Ok(StepEntry { id, background, variants, kind, until })
             }
         }
         d.deserialize_map(V)

@@ -101,6 +101,15 @@ fn empty_pattern() {
 }
 
 #[test]
+fn until_condition_is_checked_where_it_is_written() {
+    let bad = "- id: churn\n    until: { kernel_log: { pattern: '(' } }\n    mtu_churn";
+    one("- id: churn\n    mtu_churn", bad, 16, "steps[0].until.kernel_log.pattern", "regular expression");
+    let good = GOOD.replacen("- id: churn\n    mtu_churn", "- id: churn\n    until: { kernel_log: { pattern: 'x' } }\n    mtu_churn", 1);
+    let loaded = load_str(&good, Path::new("scenarios/t.yaml")).unwrap();
+    assert!(loaded.steps[0].until.is_some());
+}
+
+#[test]
 fn unknown_field_names_what_is_allowed() {
     one("rounds: 1 }", "rounds: 1, round: 2 }", 16, "steps[0].mtu_churn.round", "expected one of");
 }

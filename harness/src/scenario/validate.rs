@@ -235,6 +235,10 @@ fn check_steps<'a>(steps: &'a [StepEntry], prefix: &str, scope: &CheckScope, ids
         }
         let kind_at = join_path(&at, step.kind.name());
         out.extend(step.kind.step().check(scope).into_iter().map(|p| p.under(&kind_at)));
+        if let Some(until) = &step.until {
+            let until_at = join_path(&format!("{at}.until"), until.name());
+            out.extend(until.condition().check(scope).into_iter().map(|p| p.under(&until_at)));
+        }
         if !step.nested().is_empty() {
             check_steps(step.nested(), &format!("{kind_at}.steps"), scope, ids, out);
         }

@@ -30,6 +30,7 @@ pub mod teardown;
 mod template;
 pub mod trace;
 pub mod traffic;
+pub mod until;
 pub mod wait;
 
 crate::kind_registry! {

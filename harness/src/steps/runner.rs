@@ -1,5 +1,6 @@
 //! Running step entries in order, in the background, or side by side, with their events.
-//! Entries limited to other variants (`variants: [...]`) are skipped.
+//! Entries limited to other variants (`variants: [...]`) are skipped; an entry with `until:`
+//! runs through [`super::until`].
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -88,8 +89,14 @@ impl Ready {
 async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: CancellationToken, ready: Ready) -> Result<(), StepError> {
     let kind = entry.kind.name().to_string();
     env.events.send(Event::StepStarted { at_ms: env.clock.now_ms(), step: index.clone(), kind: kind.clone(), id: entry.id.clone() });
+    // With `until:`, the step gets a token of its own, so that seeing the condition stops it
+    // and nothing else.
+    let cancel = if entry.until.is_some() { cancel.child_token() } else { cancel };
     let ctx = StepCtx { env, index: index.clone(), id: entry.id.clone(), background: entry.background, cancel, ready };
-    let result = entry.kind.step().run(&ctx).await;
+    let result = match &entry.until {
+        Some(until) => super::until::run_until(env, &index, until, &ctx.cancel, entry.kind.step().run(&ctx)).await,
+        None => entry.kind.step().run(&ctx).await,
+    };
     let (ok, summary, counters, output) = match &result {
         Ok(s) => (true, s.text.clone(), s.counters.clone(), s.output.clone()),
         Err(e) => (false, e.to_string(), Default::default(), None),

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use super::accel::AccelUsed;
-use crate::event::{Event, EventSink};
+use crate::event::{BootPhases, Event, EventSink};
 
 /// Where run directories go: `$LAB_RUNS`, else `<cache_dir>/runs`.
 pub fn runs_root() -> PathBuf {
@@ -73,11 +73,14 @@ impl RunDir {
     }
 
     /// `verdict.json`: the verdict event as the report's summary, with the accelerator the
-    /// run used and any fallback.
-    pub fn save_verdict(&self, verdict: &Event, accel: Option<&AccelUsed>) -> io::Result<()> {
+    /// run used and any fallback, and the boot's phases (`boot`).
+    pub fn save_verdict(&self, verdict: &Event, accel: Option<&AccelUsed>, boot: Option<&BootPhases>) -> io::Result<()> {
         let mut json = serde_json::to_value(verdict).expect("events serialize");
         if let Some(a) = accel {
             json["accel"] = serde_json::to_value(a).expect("accel serializes");
+        }
+        if let Some(b) = boot {
+            json["boot"] = serde_json::to_value(b).expect("boot phases serialize");
         }
         let text = serde_json::to_string_pretty(&json).expect("json serializes");
         std::fs::write(self.file("verdict.json"), text + "\n")
@@ -175,7 +178,7 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
         assert!(matches!(rx.recv().await, Some(Event::Note { .. })));
         assert_eq!(rx.recv().await, Some(verdict.clone()));
-        d.save_verdict(&verdict, None).unwrap();
+        d.save_verdict(&verdict, None, None).unwrap();
         assert!(std::fs::read_to_string(d.file("verdict.json")).unwrap().contains("\"outcome\": \"met\""));
     }
 }

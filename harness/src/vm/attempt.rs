@@ -23,7 +23,7 @@ use super::console::{self, FaultReport, Tail};
 use super::error::VmError;
 use super::prepare::Prepared;
 use super::qemu::{self, Accel, Console, QemuConfig};
-use crate::event::{Event, EventSink, GuestFault};
+use crate::event::{BootPhases, Event, EventSink, GuestFault};
 
 /// Lines of console put in a hang or exit report.
 const REPORT_LINES: usize = 40;
@@ -68,9 +68,10 @@ pub async fn spawn(prepared: &Prepared, accel: Accel, qemu_binary: &std::path::P
     let cfg = QemuConfig {
         binary: qemu_binary.to_path_buf(),
         accel,
+        machine: prepared.machine.machine,
         cpus: prepared.cpus,
         memory_mib: prepared.memory_mib,
-        kernel: prepared.kernel.bzimage.clone(),
+        kernel: prepared.machine.kernel.clone(),
         append: prepared.append.clone(),
         agent_socket: Some(socket.clone()),
         console: Console::Captured,
@@ -184,7 +185,15 @@ impl Watch<'_> {
                 self.seen.verdict = Some(GuestVerdict { outcome, summary, notes });
                 return Some(End::Verdict);
             }
+            Ok(Event::GuestBoot { init_at_ms, agent_at_ms }) => {
+                self.seen.guest_boot = Some((init_at_ms, agent_at_ms, self.spawned.elapsed().as_millis() as u64));
+            }
             Ok(ev) => {
+                if let (Event::RunStarted { .. }, Some((init, agent, agent_seen)), None) = (&ev, self.seen.guest_boot, self.seen.boot) {
+                    let phases = BootPhases::from_clocks(init, agent, agent_seen, self.spawned.elapsed().as_millis() as u64);
+                    self.seen.boot = Some(phases);
+                    self.rules.events.send(Event::VmBootPhases(phases));
+                }
                 self.seen.last_event = Some(event_name(&ev));
                 self.rules.events.send(ev);
             }
@@ -301,6 +310,7 @@ impl Running {
             deadline: rules.deadline,
             console_tail,
             stderr,
+            boot: seen.boot,
         }
     }
 }
@@ -309,6 +319,10 @@ impl Running {
 #[derive(Default)]
 pub struct Seen {
     agent_up: bool,
+    /// The guest's `GuestBoot` (init and agent times on its clock) and when it arrived (ms
+    /// since QEMU's start).
+    guest_boot: Option<(u64, u64, u64)>,
+    boot: Option<BootPhases>,
     last_event: Option<String>,
     verdict: Option<GuestVerdict>,
     notes: Vec<String>,

@@ -16,7 +16,7 @@ use super::error::VmError;
 use super::prepare::{prepare, Prepared};
 use super::qemu::{self, Accel, Console, GuestMode, QemuConfig};
 use crate::engine::RunReport;
-use crate::event::{Event, EventSink, Level};
+use crate::event::{BootPhases, Event, EventSink, Level};
 use crate::scenario::{Loaded, Variant};
 
 pub use super::options::VmOptions;
@@ -33,12 +33,12 @@ pub async fn run(loaded: &Loaded, variant: &Variant, opts: &VmOptions, events: E
         Ok(r) => r,
         Err(source) => return finish_without_dir(&events, VmError::Write { path: dir.file("events.jsonl"), source }),
     };
-    let (report, accel) = match supervise(loaded, variant, opts, &sink, &dir, &stop).await {
+    let (report, accel, boot) = match supervise(loaded, variant, opts, &sink, &dir, &stop).await {
         Ok(done) => done,
-        Err(e) => (report_of(&e), None),
+        Err(e) => (report_of(&e), None, None),
     };
     let verdict = Event::Verdict { outcome: report.outcome, summary: report.summary.clone(), notes: report.notes.clone() };
-    if let Err(e) = dir.save_verdict(&verdict, accel.as_ref()) {
+    if let Err(e) = dir.save_verdict(&verdict, accel.as_ref(), boot.as_ref()) {
         sink.note(Level::Warn, format!("cannot write verdict.json: {e}"));
     }
     sink.send(Event::Artifacts { dir: dir.path.display().to_string() });
@@ -66,7 +66,7 @@ async fn supervise(
     events: &EventSink,
     dir: &RunDir,
     stop: &CancellationToken,
-) -> Result<(RunReport, Option<AccelUsed>), VmError> {
+) -> Result<(RunReport, Option<AccelUsed>, Option<BootPhases>), VmError> {
     let prepared = prepare(loaded, variant, opts, GuestMode::Run, dir, events, stop).await?;
     let _ = dir.save_config(prepared.kernel.config.as_deref());
     let _ = dir.save_patches(&prepared.kernel.patches);
@@ -85,7 +85,7 @@ async fn supervise(
     for ev in concluded.events {
         events.send(ev);
     }
-    Ok((concluded.report, Some(used)))
+    Ok((concluded.report, Some(used), watched.boot))
 }
 
 /// Boots under the plan's accelerator and, when KVM fails before the guest comes up and the
@@ -213,9 +213,10 @@ pub async fn shell(
     let cfg = QemuConfig {
         binary: opts.qemu.clone(),
         accel: plan.accel,
+        machine: prepared.machine.machine,
         cpus: prepared.cpus,
         memory_mib: prepared.memory_mib,
-        kernel: prepared.kernel.bzimage,
+        kernel: prepared.machine.kernel,
         append: prepared.append,
         agent_socket: None,
         console: Console::Interactive,

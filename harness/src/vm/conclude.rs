@@ -9,7 +9,7 @@ use super::accel::AccelFailure;
 use super::console::{self, FaultReport};
 use super::qemu::Accel;
 use crate::engine::RunReport;
-use crate::event::{Event, GuestFault, Outcome};
+use crate::event::{BootPhases, Event, GuestFault, Outcome};
 
 /// How the watch ended.
 #[derive(Debug, Clone)]
@@ -58,6 +58,8 @@ pub struct Watched {
     /// The last console lines and QEMU's stderr, for hang and exit reports.
     pub console_tail: Vec<String>,
     pub stderr: Vec<String>,
+    /// Where the boot's time went, when the guest said when it started.
+    pub boot: Option<BootPhases>,
 }
 
 /// The report, and the events that explain it (faults seen late, the hang or the exit).

@@ -91,6 +91,17 @@ fn parse_winsize(s: &str) -> Option<(u16, u16)> {
     Some((c.parse().ok()?, r.parse().ok()?))
 }
 
+/// The guest's clock when init started, for [`Event::GuestBoot`].
+static INIT_AT_MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Milliseconds since the kernel started (CLOCK_BOOTTIME).
+fn boottime_ms() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 /// Writes a line on the console (PID 1's stderr is /dev/console).
 fn say(msg: &str) {
     let _ = writeln!(std::io::stderr(), "lab-guest: {msg}");
@@ -98,6 +109,7 @@ fn say(msg: &str) {
 
 /// The guest's init. Never returns: the guest powers off when the work is done or failed.
 pub fn guest_main() -> ! {
+    let _ = INIT_AT_MS.set(boottime_ms());
     // The kernel gives init only HOME and TERM.
     std::env::set_var("PATH", crate::steps::exec::GUEST_PATH.join(":"));
     std::env::set_var("HOME", "/root");
@@ -223,6 +235,8 @@ fn run_mode(args: &GuestArgs, text: Result<String, GuestError>, problems: &[Stri
             return;
         }
     };
+    // First, for the host's boot phase table.
+    sink.send(Event::GuestBoot { init_at_ms: INIT_AT_MS.get().copied().unwrap_or(0), agent_at_ms: boottime_ms() });
     for p in problems {
         sink.note(Level::Warn, format!("guest: {p}"));
     }

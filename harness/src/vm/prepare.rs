@@ -1,5 +1,6 @@
 //! The first phase of every VM boot, shared by `lab run` and `lab shell`: the kernel (built,
-//! cached or given) and the guest's kernel command line.
+//! cached or given), the machine to boot it on ([`super::machine`]), the `lab` the guest
+//! runs ([`super::guest_binary`]) and the guest's kernel command line.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::artifacts::RunDir;
 use super::error::VmError;
 use super::kernel::{self, BuildProgress};
+use super::machine::{self, MachinePlan};
 use super::options::VmOptions;
 use super::qemu::{self, GuestMode, GuestRequest};
 use crate::event::{Event, EventSink, Level};
@@ -19,6 +21,8 @@ use crate::scenario::{Loaded, Variant};
 #[derive(Debug, Clone)]
 pub struct KernelChoice {
     pub bzimage: PathBuf,
+    /// The uncompressed kernel of a cached build, for `microvm`.
+    pub vmlinux: Option<PathBuf>,
     pub config: Option<PathBuf>,
     pub patches: Vec<PathBuf>,
 }
@@ -27,6 +31,8 @@ pub struct KernelChoice {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub kernel: KernelChoice,
+    /// The machine, and the image it boots (`kernel.bzimage` or `kernel.vmlinux`).
+    pub machine: MachinePlan,
     /// The guest's kernel command line.
     pub append: String,
     pub cpus: u32,
@@ -44,17 +50,21 @@ pub async fn prepare(
     stop: &CancellationToken,
 ) -> Result<Prepared, VmError> {
     let kernel = get_kernel(loaded, variant, opts, dir, events, stop).await?;
+    let machine = machine::choose(&kernel.bzimage, kernel.vmlinux.as_deref(), &machine::probe(&opts.qemu));
+    events.note(Level::Info, format!("machine {}", machine.reason));
     let interactive = mode == GuestMode::Shell;
+    let mut extra = machine.cmdline.clone();
+    extra.extend(loaded.scenario.kernel.cmdline.iter().cloned());
     let append = qemu::kernel_cmdline(&GuestRequest {
         mode,
-        init: lab_binary(opts)?,
+        init: guest_lab(opts, events)?,
         scenario: std::fs::canonicalize(&loaded.path).map_err(|source| VmError::ScenarioFile { path: loaded.path.clone(), source })?,
         variant: variant.name.clone(),
         term: if interactive { std::env::var("TERM").ok().filter(|t| !t.is_empty() && !t.contains(char::is_whitespace)) } else { None },
         winsize: if interactive { terminal_size() } else { None },
-        extra: loaded.scenario.kernel.cmdline.clone(),
+        extra,
     })?;
-    Ok(Prepared { kernel, append, cpus: loaded.scenario.kernel.cpus, memory_mib: loaded.scenario.kernel.memory_mib })
+    Ok(Prepared { kernel, machine, append, cpus: loaded.scenario.kernel.cpus, memory_mib: loaded.scenario.kernel.memory_mib })
 }
 
 async fn get_kernel(
@@ -82,7 +92,7 @@ async fn get_kernel(
         built: built.built,
         took_ms: t0.elapsed().as_millis() as u64,
     });
-    Ok(KernelChoice { bzimage: built.bzimage, config: Some(built.config), patches: req.patches })
+    Ok(KernelChoice { bzimage: built.bzimage, vmlinux: built.vmlinux, config: Some(built.config), patches: req.patches })
 }
 
 /// `--kernel BZIMAGE`: booted as it is.
@@ -102,7 +112,7 @@ fn given_kernel(bz: &Path, variant: &Variant, events: &EventSink) -> Result<Kern
         built: false,
         took_ms: 0,
     });
-    Ok(KernelChoice { bzimage: bz.to_path_buf(), config: config_near(bz), patches: Vec::new() })
+    Ok(KernelChoice { bzimage: bz.to_path_buf(), vmlinux: None, config: config_near(bz), patches: Vec::new() })
 }
 
 /// Builds on a plain thread, not `spawn_blocking`: on Ctrl-C the run returns at once, and
@@ -137,6 +147,22 @@ async fn build_in_thread(req: kernel::KernelRequest, events: EventSink, stop: &C
 fn config_near(bz: &Path) -> Option<PathBuf> {
     let dir = bz.parent()?;
     [dir.join(".config"), dir.join("config"), dir.join("../../../.config")].into_iter().find(|p| p.is_file())
+}
+
+/// The `lab` the guest runs as init: `--lab-binary` as it is, else a stripped copy of this
+/// executable (this executable itself if the copy cannot be made, with a note).
+fn guest_lab(opts: &VmOptions, events: &EventSink) -> Result<PathBuf, VmError> {
+    let host = lab_binary(opts)?;
+    if opts.lab_binary.is_some() {
+        return Ok(host);
+    }
+    match super::guest_binary::stripped(&host, &kernel::cache_dir()) {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            events.note(Level::Warn, format!("the guest runs the unstripped {} (no stripped copy: {e})", host.display()));
+            Ok(host)
+        }
+    }
 }
 
 /// The `lab` binary the guest runs as init: `--lab-binary`, else this executable.

@@ -81,6 +81,41 @@ impl GuestMode {
     }
 }
 
+/// The machine QEMU emulates: it decides the firmware, the kernel image and the bus of the
+/// virtio devices. Chosen per run by [`super::machine`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Machine {
+    /// The default `pc`: SeaBIOS, a bzImage that decompresses itself, PCI virtio devices.
+    /// Boots any kernel.
+    Pc,
+    /// `microvm`: qboot, the uncompressed vmlinux entered through PVH, virtio-mmio devices
+    /// (described to the kernel by ACPI), no PCI bus to probe. Needs `CONFIG_PVH` and
+    /// `CONFIG_VIRTIO_MMIO`, and under TCG the TSC frequency on the command line and the TSC
+    /// declared reliable (there is no PIT gate, HPET or PM timer to calibrate or check it
+    /// against).
+    Microvm,
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Machine::Pc => "pc",
+            Machine::Microvm => "microvm",
+        })
+    }
+}
+
+impl Machine {
+    /// The suffix of a virtio device's QEMU name on this machine's bus.
+    fn virtio_bus(self) -> &'static str {
+        match self {
+            Machine::Pc => "pci",
+            Machine::Microvm => "device",
+        }
+    }
+}
+
 /// Where the guest's console goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Console {
@@ -96,8 +131,10 @@ pub struct QemuConfig {
     /// `qemu-system-x86_64` or a full path.
     pub binary: PathBuf,
     pub accel: Accel,
+    pub machine: Machine,
     pub cpus: u32,
     pub memory_mib: u32,
+    /// bzImage on `pc`, vmlinux on `microvm`.
     pub kernel: PathBuf,
     /// The whole kernel command line (see [`kernel_cmdline`]).
     pub append: String,
@@ -109,15 +146,24 @@ pub struct QemuConfig {
 /// The full argument list (without the binary) for `cfg`.
 pub fn args(cfg: &QemuConfig) -> Vec<String> {
     let mut a = vec!["-nodefaults".to_string(), "-no-reboot".into(), "-display".into(), "none".into()];
+    a.extend(machine_type_args(cfg.machine));
     a.extend(accel_args(cfg.accel));
     a.extend(machine_args(cfg.cpus, cfg.memory_mib));
     a.extend(console_args(&cfg.console));
     a.extend(kernel_args(&cfg.kernel, &cfg.append));
-    a.extend(root_9p_args());
+    a.extend(root_9p_args(cfg.machine));
     if let Some(sock) = &cfg.agent_socket {
-        a.extend(agent_args(sock));
+        a.extend(agent_args(sock, cfg.machine));
     }
     a
+}
+
+/// `-machine`: nothing for QEMU's default `pc`.
+pub fn machine_type_args(machine: Machine) -> Vec<String> {
+    match machine {
+        Machine::Pc => Vec::new(),
+        Machine::Microvm => strings(&["-machine", "microvm"]),
+    }
 }
 
 /// `-accel`: KVM with the host's CPU model, or multi-threaded TCG.
@@ -153,21 +199,21 @@ pub fn kernel_args(kernel: &Path, append: &str) -> Vec<String> {
 /// inode numbers of different host filesystems (`/`, `/proc`, `/sys`...) apart: without it
 /// they collide and the guest's cached dentries alias, so that mounting sysfs on `/sys`
 /// can land on `/proc`.
-pub fn root_9p_args() -> Vec<String> {
-    strings(&[
-        "-fsdev",
-        "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap",
-        "-device",
-        "virtio-9p-pci,fsdev=root,mount_tag=root",
-    ])
+pub fn root_9p_args(machine: Machine) -> Vec<String> {
+    vec![
+        "-fsdev".into(),
+        "local,id=root,path=/,security_model=none,readonly=on,multidevs=remap".into(),
+        "-device".into(),
+        format!("virtio-9p-{},fsdev=root,mount_tag=root", machine.virtio_bus()),
+    ]
 }
 
 /// The agent port: virtio-serial backed by `socket`, on which `lab` listens (QEMU is the
 /// client, so there is no race between QEMU creating the socket and `lab` connecting).
-pub fn agent_args(socket: &Path) -> Vec<String> {
+pub fn agent_args(socket: &Path, machine: Machine) -> Vec<String> {
     vec![
         "-device".into(),
-        "virtio-serial-pci".into(),
+        format!("virtio-serial-{}", machine.virtio_bus()),
         "-chardev".into(),
         format!("socket,id=agent,path={}", qemu_opt_escape(&socket.display().to_string())),
         "-device".into(),
@@ -347,6 +393,7 @@ mod tests {
         QemuConfig {
             binary: "qemu-system-x86_64".into(),
             accel: Accel::Tcg,
+            machine: Machine::Pc,
             cpus: 2,
             memory_mib: 512,
             kernel: "/cache/k/bzImage".into(),
@@ -393,6 +440,21 @@ mod tests {
     }
 
     #[test]
+    fn microvm_boots_vmlinux_with_mmio_devices() {
+        let mut c = config();
+        c.machine = Machine::Microvm;
+        c.kernel = "/cache/k/vmlinux".into();
+        let a = args(&c);
+        assert_eq!(values(&a, "-machine"), ["microvm"]);
+        assert_eq!(values(&a, "-kernel"), ["/cache/k/vmlinux"]);
+        assert_eq!(
+            values(&a, "-device"),
+            ["virtio-9p-device,fsdev=root,mount_tag=root", "virtio-serial-device", "virtserialport,chardev=agent,name=lab.agent"]
+        );
+        assert!(values(&args(&config()), "-machine").is_empty(), "pc is QEMU's default");
+    }
+
+    #[test]
     fn interactive_console_muxes_the_monitor_and_has_no_agent() {
         let mut c = config();
         c.console = Console::Interactive;
@@ -406,7 +468,7 @@ mod tests {
 
     #[test]
     fn socket_path_commas_are_escaped() {
-        let a = agent_args(Path::new("/tmp/a,b/agent.sock"));
+        let a = agent_args(Path::new("/tmp/a,b/agent.sock"), Machine::Pc);
         assert_eq!(a[3], "socket,id=agent,path=/tmp/a,,b/agent.sock");
     }
 

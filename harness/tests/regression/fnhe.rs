@@ -32,11 +32,18 @@ fn run(args: &[&str]) -> Result<(Option<i32>, Vec<Value>, Output), Failed> {
     Ok((out.status.code(), events, out))
 }
 
+/// The churn step's end: `until_seen` (1: stopped on the race marker) and its summary.
+fn churn_end(events: &[Value]) -> Option<(f64, &str)> {
+    let e = events.iter().find(|e| e["event"] == "step_finished" && e["id"] == "churn")?;
+    Some((e["counters"]["until_seen"].as_f64()?, e["summary"].as_str()?))
+}
+
 fn decided(events: &[Value]) -> Option<&Value> {
     events.iter().find(|e| e["event"] == "expectation_decided" && e["id"] == "leak-reported")
 }
 
-/// A race, not a certainty: the signature showed in 10 of 10 measured runs (40 s of churn),
+/// A race, not a certainty: the signature showed in 10 of 10 measured runs (40 s of churn;
+/// now the churn stops at the kernel's LEAK marker, 60 s at most),
 /// so one miss (exit 1, "not seen") earns one more run; two in a row fail the trial. Any
 /// other outcome is judged on the first run.
 const BUGGY_ATTEMPTS: usize = 2;
@@ -56,6 +63,12 @@ fn buggy_shows_signature() -> Result<(), Failed> {
     ensure(code == Some(0), "the buggy kernel must show the signature (exit 0)", &out)?;
     ensure(line.contains("waiting for cli-veth to become free. Usage count ="), "the matched line is the signature", &out)?;
     ensure(d.and_then(|d| d["since_anchor_ms"].as_u64()).is_some(), "the time after teardown is reported", &out)?;
+    // The leak is what the debug patch's marker says: the churn stopped on it, not at its cap.
+    ensure(
+        churn_end(&events).is_some_and(|(seen, s)| seen == 1.0 && s.contains("LEAK dst")),
+        "the churn stopped on the kernel's LEAK marker",
+        &out,
+    )?;
     let on_vm = events
         .iter()
         .any(|e| e["event"] == "run_started" && e["backend"] == "vm" && e["kernel"].as_str().is_some_and(|k| k.starts_with("6.1")));
@@ -69,6 +82,13 @@ fn fixed_shows_none() -> Result<(), Failed> {
     ensure(
         d.is_some_and(|d| d["must"] == "not_appear" && d["met"] == true && d["observation"].is_null()),
         "leak-reported decided absent",
+        &out,
+    )?;
+    // With the fix, a race that was hit is refused, never leaked (the cap may end a run that
+    // never hit it: that is for the evidence expectation to report).
+    ensure(
+        churn_end(&events).is_some_and(|(seen, s)| !s.contains("LEAK dst") && (seen == 0.0 || s.contains("bind refused"))),
+        "the fixed kernel's churn ended on `bind refused` or at its cap, never on a leak",
         &out,
     )?;
     // The debug patch is in the fixed kernel too: the sysctl was set, not skipped.

@@ -4,6 +4,7 @@ use super::*;
 
 fn watched(end: End) -> Watched {
     Watched {
+        boot: None,
         accel: Accel::Tcg,
         end,
         agent_up: true,

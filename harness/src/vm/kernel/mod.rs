@@ -5,8 +5,9 @@
 //! - `src/linux-source-<base>-<pkgversion>/`: the unpacked tree, patched in place;
 //! - `obj/<base>-<cfg>/`: one object tree per merged config, shared by every variant with
 //!   that config, so switching patches rebuilds only what they touch;
-//! - `kernels/<key>/`: finished builds — `bzImage`, `config`, `patches.txt`, `build.log` —
-//!   keyed by source version + patch contents + merged config.
+//! - `kernels/<key>/`: finished builds — `bzImage`, `vmlinux` (the uncompressed ELF, booted
+//!   directly through its PVH entry on QEMU's `microvm`), `config`, `patches.txt`,
+//!   `build.log` — keyed by source version + patch contents + merged config.
 
 mod build;
 mod kconfig;
@@ -38,6 +39,8 @@ pub struct KernelRequest {
 #[derive(Debug, Clone)]
 pub struct BuiltKernel {
     pub bzimage: PathBuf,
+    /// The uncompressed kernel, when the build kept it (builds from before it was kept do not).
+    pub vmlinux: Option<PathBuf>,
     /// The merged `.config` it was built with.
     pub config: PathBuf,
     /// Content key: source version + patch contents + merged config.
@@ -123,10 +126,13 @@ fn build_key(base: &str, version: &str, series: &[Patch], cfg_hash: &str) -> Str
 }
 
 /// Moves a finished build from the object tree into `out` (through `staging`, so a build
-/// killed half-way never looks finished): bzImage, config, the patch listing.
+/// killed half-way never looks finished): bzImage, vmlinux, config, the patch listing.
+/// vmlinux is copied, not linked: the object tree is shared and the next variant's build
+/// overwrites it.
 fn store(obj: &Path, staging: &Path, out: &Path, series: &[Patch]) -> Result<(), KernelError> {
     let copy = |from: &Path, to: &str| std::fs::copy(from, staging.join(to)).map_err(|e| KernelError::io(from, e));
     copy(&obj.join("arch/x86/boot/bzImage"), "bzImage")?;
+    copy(&obj.join("vmlinux"), "vmlinux")?;
     copy(&obj.join(".config"), "config")?;
     let listing: String = series.iter().map(|p| format!("{}  {}\n", p.sha256, p.path.display())).collect();
     std::fs::write(staging.join("patches.txt"), listing).map_err(|e| KernelError::io(staging, e))?;
@@ -211,6 +217,7 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     remember(&remembered, &key)?;
     Ok(BuiltKernel {
         bzimage,
+        vmlinux: vmlinux_in(&out),
         config: out.join("config"),
         key,
         built: true,
@@ -238,12 +245,18 @@ fn cached(cache: &Path, key: &str, started: Instant) -> Option<BuiltKernel> {
     let bzimage = out.join("bzImage");
     bzimage.is_file().then(|| BuiltKernel {
         bzimage,
+        vmlinux: vmlinux_in(&out),
         config: out.join("config"),
         key: key.to_string(),
         built: false,
         log: out.join("build.log"),
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// `out/vmlinux`, if this build kept it.
+fn vmlinux_in(out: &Path) -> Option<PathBuf> {
+    Some(out.join("vmlinux")).filter(|p| p.is_file())
 }
 
 fn remember(path: &Path, key: &str) -> Result<(), KernelError> {
