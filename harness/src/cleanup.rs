@@ -2,7 +2,8 @@
 //!
 //! Every run writes a ledger, `/run/lab/runs/<run_id>.json`: its pid (and the pid's start
 //! time, so a recycled pid is not taken for the run), the namespaces it created and the
-//! global sysctls it changed with their original values. The file is rewritten atomically
+//! global sysctls it changed with their original values, and its scratch directory for mounts
+//! (FUSE mounts, bind mounts), everything mounted under which is detached at the end. The file is rewritten atomically
 //! on every change, and a change is recorded *before* it is made, so a run killed at any
 //! point leaves a ledger that covers everything it did. Teardown removes the file;
 //! `lab clean` ([`clean`]) undoes what dead runs' ledgers list.
@@ -31,6 +32,10 @@ pub const RUNS_DIR: &str = "/run/lab/runs";
 /// Where container bundles and runtime state go, one directory per step named
 /// `<run id>-<step>`: tagged like namespaces, so `lab clean` finds what a killed run left.
 pub const CONTAINERS_DIR: &str = "/run/lab/containers";
+
+/// Where a run's mounts go: `<run id>-fs` is its scratch directory (FUSE mountpoints, images,
+/// source directories, pod volume paths), tagged so `lab clean` finds what a killed run left.
+pub const MOUNTS_DIR: &str = "/run/lab/mounts";
 
 /// Why a ledger could not be created or read.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +74,9 @@ pub struct LedgerRecord {
     /// Global sysctls changed, with the value to restore.
     #[serde(default)]
     pub sysctls: Vec<SysctlRecord>,
+    /// Scratch directories: everything mounted under them is detached, then they are removed.
+    #[serde(default)]
+    pub mounts: Vec<String>,
 }
 
 /// A changed global sysctl and its original value.
@@ -187,6 +195,34 @@ impl Ledger {
         problems
     }
 
+    /// The run's scratch directory for mounts, `MOUNTS_DIR/<run id>-fs`: recorded, then made.
+    pub fn scratch_dir(&self) -> io::Result<PathBuf> {
+        let dir = scratch_dir_of(&self.run_id());
+        let shown = dir.display().to_string();
+        self.update(|r| {
+            if !r.mounts.contains(&shown) {
+                r.mounts.push(shown.clone());
+            }
+        });
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Detaches everything mounted under the scratch directories and removes them; says what
+    /// was unmounted and the problems (what is left stays recorded for `lab clean`).
+    pub fn release_mounts(&self) -> (Vec<String>, Vec<String>) {
+        let (mut done, mut problems) = (Vec::new(), Vec::new());
+        for dir in self.snapshot().mounts {
+            let (d, p) = release_scratch(Path::new(&dir));
+            done.extend(d);
+            if p.is_empty() {
+                self.update(|r| r.mounts.retain(|m| m != &dir));
+            }
+            problems.extend(p);
+        }
+        (done, problems)
+    }
+
     /// Removes the ledger file: everything it recorded is undone.
     pub fn finish(self) {
         let _ = std::fs::remove_file(&self.inner.path);
@@ -214,6 +250,26 @@ fn write_atomically(path: &Path, record: &LedgerRecord) -> io::Result<()> {
     f.write_all(b"\n")?;
     drop(f);
     std::fs::rename(&tmp, path)
+}
+
+/// The scratch directory of run `run_id` (whether or not it exists).
+pub fn scratch_dir_of(run_id: &str) -> PathBuf {
+    Path::new(MOUNTS_DIR).join(format!("{run_id}-fs"))
+}
+
+/// Detaches every mount under `dir`, then removes it — only when nothing is mounted there
+/// any more, so a removal never reaches into a filesystem that is still mounted.
+fn release_scratch(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let (done, mut problems) = crate::sys::mount::detach_under(dir);
+    let done = done.into_iter().map(|m| format!("mount {m}")).collect();
+    if problems.is_empty() {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("removing {}: {e}", dir.display())),
+        }
+    }
+    (done, problems)
 }
 
 /// Restores `records` latest first; returns the keys restored and the problems.
@@ -291,7 +347,28 @@ impl fmt::Display for CleanReport {
 /// deletes its namespaces, restores its sysctls, removes the file — then deletes namespaces
 /// tagged with a run id (`lab??????-*`) that no live run owns.
 pub fn clean(force: bool) -> CleanReport {
-    clean_in(Path::new(RUNS_DIR), Path::new(netns::NETNS_RUN_DIR), Path::new(CONTAINERS_DIR), force)
+    let report = clean_in(Path::new(RUNS_DIR), Path::new(netns::NETNS_RUN_DIR), Path::new(CONTAINERS_DIR), force);
+    clean_scratch(Path::new(MOUNTS_DIR), force, report)
+}
+
+/// Scratch directories of runs without a live ledger (a run SIGKILLed before it could
+/// record, or whose ledger `lab clean` just undid): their mounts detached, then removed.
+fn clean_scratch(mounts: &Path, force: bool, mut report: CleanReport) -> CleanReport {
+    let live: BTreeSet<String> = report.live.iter().filter_map(|l| l.split_whitespace().nth(1).map(str::to_string)).collect();
+    for entry in std::fs::read_dir(mounts).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = run_id_of(&name) else { continue };
+        if live.contains(id) || (!force && Path::new(RUNS_DIR).join(format!("{id}.json")).exists()) {
+            continue;
+        }
+        let (done, problems) = release_scratch(&entry.path());
+        report.removed.extend(done.into_iter().map(|d| format!("{d} (run {id})")));
+        report.problems.extend(problems);
+        if !entry.path().exists() {
+            report.removed.push(format!("scratch directory {}", entry.path().display()));
+        }
+    }
+    report
 }
 
 fn clean_in(runs: &Path, netns_dir: &Path, bundles: &Path, force: bool) -> CleanReport {
@@ -393,7 +470,15 @@ fn undo(path: &Path, mut record: LedgerRecord, netns_dir: &Path, report: &mut Cl
     }
     report.problems.extend(problems.into_iter().map(|p| format!("{p} (run {id})")));
     record.sysctls.retain(|s| !done.contains(&s.key));
-    if record.netns.is_empty() && record.sysctls.is_empty() {
+    for dir in std::mem::take(&mut record.mounts) {
+        let (done, problems) = release_scratch(Path::new(&dir));
+        report.removed.extend(done.into_iter().map(|d| format!("{d} (run {id})")));
+        if !problems.is_empty() {
+            report.problems.extend(problems.into_iter().map(|p| format!("{p} (run {id})")));
+            record.mounts.push(dir);
+        }
+    }
+    if record.netns.is_empty() && record.sysctls.is_empty() && record.mounts.is_empty() {
         match std::fs::remove_file(path) {
             Ok(()) => report.removed.push(format!("ledger {}", path.display())),
             Err(e) => report.problems.push(format!("removing {}: {e}", path.display())),

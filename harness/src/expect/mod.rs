@@ -14,9 +14,13 @@ use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod kernel_log;
+pub mod lookup;
+pub mod mountinfo;
 pub mod pipe_size;
 pub mod process_exit;
 pub mod process_state;
+pub mod scratch;
+pub mod step_output;
 pub mod window;
 
 crate::kind_registry! {
@@ -26,6 +30,9 @@ crate::kind_registry! {
         "pipe_size" => PipeSize(pipe_size::Spec),
         "process_state" => ProcessState(process_state::Spec),
         "process_exit" => ProcessExit(process_exit::Spec),
+        "mountinfo" => Mountinfo(mountinfo::Spec),
+        "step_output" => StepOutput(step_output::Spec),
+        "lookup" => Lookup(lookup::Spec),
     }
 }
 
@@ -37,6 +44,9 @@ impl ConditionKind {
             ConditionKind::PipeSize(c) => c,
             ConditionKind::ProcessState(c) => c,
             ConditionKind::ProcessExit(c) => c,
+            ConditionKind::Mountinfo(c) => c,
+            ConditionKind::StepOutput(c) => c,
+            ConditionKind::Lookup(c) => c,
         }
     }
 }

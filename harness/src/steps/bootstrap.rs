@@ -187,7 +187,7 @@ impl Spec {
             }
             Report::Read { bytes } => seen.read = Some(bytes),
             Report::Failed { message } => return Err(StepError::Unmet(message)),
-            Report::Holding { .. } => return Err(StepError::Unmet(format!("unexpected report {report:?}"))),
+            Report::Holding { .. } | Report::Mounted { .. } => return Err(StepError::Unmet(format!("unexpected report {report:?}"))),
         }
         Ok(())
     }

@@ -10,17 +10,23 @@ use futures::future::BoxFuture;
 use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
+pub mod bind_mount;
 pub mod bootstrap;
 pub mod concurrent;
 pub mod container;
 mod error;
 pub mod exec;
+pub mod fuse_daemon;
+pub mod hold_open;
 mod identity;
+pub mod kill;
 pub mod link;
+pub mod lookup;
 pub mod mtu_churn;
 pub mod pipe_drain;
 pub mod pipe_pressure;
 pub mod pleg_watch;
+pub mod recreate_dir;
 pub mod sleep;
 pub mod stop;
 pub mod sysctl;
@@ -46,6 +52,12 @@ crate::kind_registry! {
         "pipe_drain" => PipeDrain(pipe_drain::Spec),
         "container" => Container(container::Spec),
         "pleg_watch" => PlegWatch(pleg_watch::Spec),
+        "fuse_daemon" => FuseDaemon(fuse_daemon::Spec),
+        "kill" => Kill(kill::Spec),
+        "bind_mount" => BindMount(bind_mount::Spec),
+        "hold_open" => HoldOpen(hold_open::Spec),
+        "lookup" => Lookup(lookup::Spec),
+        "recreate_dir" => RecreateDir(recreate_dir::Spec),
     }
 }
 
@@ -68,6 +80,12 @@ impl StepKind {
             StepKind::PipeDrain(s) => s,
             StepKind::Container(s) => s,
             StepKind::PlegWatch(s) => s,
+            StepKind::FuseDaemon(s) => s,
+            StepKind::Kill(s) => s,
+            StepKind::BindMount(s) => s,
+            StepKind::HoldOpen(s) => s,
+            StepKind::Lookup(s) => s,
+            StepKind::RecreateDir(s) => s,
         }
     }
 }

@@ -7,9 +7,11 @@
 //! `execve`) and ends when its stdin closes.
 //!
 //! Kinds: `pipes` ([`pipes`]: hold pipes until the account is over its soft limit),
-//! `bootstrap` and `write` ([`bootstrap`]: runc's bootstrap pipe, parent and child).
+//! `bootstrap` and `write` ([`bootstrap`]: runc's bootstrap pipe, parent and child), `fuse`
+//! ([`fuse`]: the lab's own low-level FUSE daemon).
 
 pub mod bootstrap;
+pub mod fuse;
 pub mod pipes;
 
 use std::io::Write;
@@ -49,6 +51,8 @@ pub enum Report {
     Exited { code: Option<i32>, signal: Option<i32>, runtime_ms: u64 },
     /// `bootstrap`: the parent read this much, and is done.
     Read { bytes: u64 },
+    /// `fuse`: the filesystem is mounted and served.
+    Mounted { mountpoint: String },
     /// The workload could not do its job.
     Failed { message: String },
 }
@@ -86,6 +90,7 @@ pub fn main() -> ! {
         Some("pipes") => pipes::main(&args[1..]),
         Some("bootstrap") => bootstrap::main(&args[1..]),
         Some("write") => bootstrap::write_main(&args[1..]),
+        Some("fuse") => fuse::main(&args[1..]),
         other => Err(WorkloadError::Args(format!("unknown workload {other:?}"))),
     };
     match result {
