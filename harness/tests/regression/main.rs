@@ -8,6 +8,7 @@ use libtest_mimic::{Arguments, Trial};
 mod accel;
 mod dualstack;
 mod fnhe;
+mod fuse_restart;
 mod host_run;
 mod pipe_limit;
 mod support;
@@ -24,5 +25,6 @@ fn main() {
     trials.extend(fnhe::tests());
     trials.extend(dualstack::tests());
     trials.extend(pipe_limit::tests());
+    trials.extend(fuse_restart::tests());
     libtest_mimic::run(&args, trials).exit();
 }
