@@ -348,17 +348,17 @@ impl fmt::Display for CleanReport {
 /// tagged with a run id (`lab??????-*`) that no live run owns.
 pub fn clean(force: bool) -> CleanReport {
     let report = clean_in(Path::new(RUNS_DIR), Path::new(netns::NETNS_RUN_DIR), Path::new(CONTAINERS_DIR), force);
-    clean_scratch(Path::new(MOUNTS_DIR), force, report)
+    clean_scratch(Path::new(MOUNTS_DIR), Path::new(RUNS_DIR), force, report)
 }
 
-/// Scratch directories of runs without a live ledger (a run SIGKILLed before it could
-/// record, or whose ledger `lab clean` just undid): their mounts detached, then removed.
-fn clean_scratch(mounts: &Path, force: bool, mut report: CleanReport) -> CleanReport {
-    let live: BTreeSet<String> = report.live.iter().filter_map(|l| l.split_whitespace().nth(1).map(str::to_string)).collect();
+/// Scratch directories of runs without a ledger (a run SIGKILLed before it could record,
+/// or whose ledger `lab clean` just undid; a live run keeps its ledger): their mounts
+/// detached, then removed. With `force`, every tagged one.
+fn clean_scratch(mounts: &Path, runs: &Path, force: bool, mut report: CleanReport) -> CleanReport {
     for entry in std::fs::read_dir(mounts).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(id) = run_id_of(&name) else { continue };
-        if live.contains(id) || (!force && Path::new(RUNS_DIR).join(format!("{id}.json")).exists()) {
+        if !force && runs.join(format!("{id}.json")).exists() {
             continue;
         }
         let (done, problems) = release_scratch(&entry.path());
@@ -533,6 +533,22 @@ mod tests {
         l.finish();
         assert!(!path.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary files left");
+    }
+
+    #[test]
+    fn clean_removes_scratch_directories_without_a_ledger_only() {
+        let (runs, mounts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for d in ["lab0000aa-fs/mnt", "lab0000bb-fs/src/vol", "other/x"] {
+            std::fs::create_dir_all(mounts.path().join(d)).unwrap();
+        }
+        let _live = Ledger::create_in(runs.path(), "lab0000aa", std::process::id() as i32).unwrap();
+        let report = clean_scratch(mounts.path(), runs.path(), false, CleanReport::default());
+        assert!(report.problems.is_empty(), "{report}");
+        let mut left: Vec<String> =
+            std::fs::read_dir(mounts.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["lab0000aa-fs", "other"], "a ledgered run's directory and untagged ones stay");
+        assert!(report.removed.iter().any(|r| r.contains("lab0000bb-fs")), "{report}");
     }
 
     #[test]
