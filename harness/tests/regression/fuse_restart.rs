@@ -160,13 +160,12 @@ fn host_sigkill_then_clean() -> Result<(), Failed> {
         .stderr(Stdio::null())
         .spawn()?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
-    // Killed during the 2 s past the entry timeout: the restarted daemon runs, the dead
+    // Killed during the 5 s health check: the restarted daemon runs, the dead
     // mount and the pod's bind mount are in place.
-    let started =
-        lines.by_ref().map_while(Result::ok).any(|l| l.contains("\"event\":\"step_started\"") && l.contains("\"kind\":\"sleep\""));
+    let started = lines.by_ref().map_while(Result::ok).any(|l| l.contains("\"event\":\"step_started\"") && l.contains("\"id\":\"health\""));
     std::thread::spawn(move || lines.for_each(drop));
     if !started {
-        return Err("the run ended before its sleep started".into());
+        return Err("the run ended before its health check started".into());
     }
     let held = lab_mounts().len().saturating_sub(before.len());
     child.kill()?;
