@@ -2,9 +2,10 @@
 //!
 //! Every run writes a ledger, `/run/lab/runs/<run_id>.json`: its pid (and the pid's start
 //! time, so a recycled pid is not taken for the run), the namespaces it created, the global
-//! sysctls it changed with their original values and the tracefs kprobes it defined (with
-//! their trace instances). The file is rewritten atomically on every change, and a change
-//! is recorded *before* it is made, so a run killed at any
+//! sysctls it changed with their original values, the tracefs kprobes it defined (with
+//! their trace instances) and its scratch directory for mounts (FUSE mounts, bind mounts),
+//! everything mounted under which is detached at the end. The file is rewritten atomically
+//! on every change, and a change is recorded *before* it is made, so a run killed at any
 //! point leaves a ledger that covers everything it did. Teardown removes the file;
 //! `lab clean` ([`clean`]) undoes what dead runs' ledgers list.
 //!
@@ -32,6 +33,10 @@ pub const RUNS_DIR: &str = "/run/lab/runs";
 /// Where container bundles and runtime state go, one directory per step named
 /// `<run id>-<step>`: tagged like namespaces, so `lab clean` finds what a killed run left.
 pub const CONTAINERS_DIR: &str = "/run/lab/containers";
+
+/// Where a run's mounts go: `<run id>-fs` is its scratch directory (FUSE mountpoints, images,
+/// source directories, pod volume paths), tagged so `lab clean` finds what a killed run left.
+pub const MOUNTS_DIR: &str = "/run/lab/mounts";
 
 /// Why a ledger could not be created or read.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +78,9 @@ pub struct LedgerRecord {
     /// tracefs kprobes defined, each with the instance it is enabled in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeRecord>,
+    /// Scratch directories: everything mounted under them is detached, then they are removed.
+    #[serde(default)]
+    pub mounts: Vec<String>,
 }
 
 /// A kprobe `group/event` a run defined, and the trace instance (under `instances/`) that
@@ -227,6 +235,34 @@ impl Ledger {
         problems
     }
 
+    /// The run's scratch directory for mounts, `MOUNTS_DIR/<run id>-fs`: recorded, then made.
+    pub fn scratch_dir(&self) -> io::Result<PathBuf> {
+        let dir = scratch_dir_of(&self.run_id());
+        let shown = dir.display().to_string();
+        self.update(|r| {
+            if !r.mounts.contains(&shown) {
+                r.mounts.push(shown.clone());
+            }
+        });
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Detaches everything mounted under the scratch directories and removes them; says what
+    /// was unmounted and the problems (what is left stays recorded for `lab clean`).
+    pub fn release_mounts(&self) -> (Vec<String>, Vec<String>) {
+        let (mut done, mut problems) = (Vec::new(), Vec::new());
+        for dir in self.snapshot().mounts {
+            let (d, p) = release_scratch(Path::new(&dir));
+            done.extend(d);
+            if p.is_empty() {
+                self.update(|r| r.mounts.retain(|m| m != &dir));
+            }
+            problems.extend(p);
+        }
+        (done, problems)
+    }
+
     /// Removes the ledger file: everything it recorded is undone.
     pub fn finish(self) {
         let _ = std::fs::remove_file(&self.inner.path);
@@ -254,6 +290,26 @@ fn write_atomically(path: &Path, record: &LedgerRecord) -> io::Result<()> {
     f.write_all(b"\n")?;
     drop(f);
     std::fs::rename(&tmp, path)
+}
+
+/// The scratch directory of run `run_id` (whether or not it exists).
+pub fn scratch_dir_of(run_id: &str) -> PathBuf {
+    Path::new(MOUNTS_DIR).join(format!("{run_id}-fs"))
+}
+
+/// Detaches every mount under `dir`, then removes it — only when nothing is mounted there
+/// any more, so a removal never reaches into a filesystem that is still mounted.
+fn release_scratch(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let (done, mut problems) = crate::sys::mount::detach_under(dir);
+    let done = done.into_iter().map(|m| format!("mount {m}")).collect();
+    if problems.is_empty() {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("removing {}: {e}", dir.display())),
+        }
+    }
+    (done, problems)
 }
 
 /// Restores `records` latest first; returns the keys restored and the problems.
@@ -331,7 +387,28 @@ impl fmt::Display for CleanReport {
 /// deletes its namespaces, restores its sysctls, removes the file — then deletes namespaces
 /// tagged with a run id (`lab??????-*`) that no live run owns.
 pub fn clean(force: bool) -> CleanReport {
-    clean_in(Path::new(RUNS_DIR), Path::new(netns::NETNS_RUN_DIR), Path::new(CONTAINERS_DIR), force)
+    let report = clean_in(Path::new(RUNS_DIR), Path::new(netns::NETNS_RUN_DIR), Path::new(CONTAINERS_DIR), force);
+    clean_scratch(Path::new(MOUNTS_DIR), Path::new(RUNS_DIR), force, report)
+}
+
+/// Scratch directories of runs without a ledger (a run SIGKILLed before it could record,
+/// or whose ledger `lab clean` just undid; a live run keeps its ledger): their mounts
+/// detached, then removed. With `force`, every tagged one.
+fn clean_scratch(mounts: &Path, runs: &Path, force: bool, mut report: CleanReport) -> CleanReport {
+    for entry in std::fs::read_dir(mounts).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = run_id_of(&name) else { continue };
+        if !force && runs.join(format!("{id}.json")).exists() {
+            continue;
+        }
+        let (done, problems) = release_scratch(&entry.path());
+        report.removed.extend(done.into_iter().map(|d| format!("{d} (run {id})")));
+        report.problems.extend(problems);
+        if !entry.path().exists() {
+            report.removed.push(format!("scratch directory {}", entry.path().display()));
+        }
+    }
+    report
 }
 
 fn clean_in(runs: &Path, netns_dir: &Path, bundles: &Path, force: bool) -> CleanReport {
@@ -443,7 +520,15 @@ fn undo(path: &Path, mut record: LedgerRecord, netns_dir: &Path, report: &mut Cl
             true
         }
     });
-    if record.netns.is_empty() && record.sysctls.is_empty() && record.probes.is_empty() {
+    for dir in std::mem::take(&mut record.mounts) {
+        let (done, problems) = release_scratch(Path::new(&dir));
+        report.removed.extend(done.into_iter().map(|d| format!("{d} (run {id})")));
+        if !problems.is_empty() {
+            report.problems.extend(problems.into_iter().map(|p| format!("{p} (run {id})")));
+            record.mounts.push(dir);
+        }
+    }
+    if record.netns.is_empty() && record.sysctls.is_empty() && record.probes.is_empty() && record.mounts.is_empty() {
         match std::fs::remove_file(path) {
             Ok(()) => report.removed.push(format!("ledger {}", path.display())),
             Err(e) => report.problems.push(format!("removing {}: {e}", path.display())),
@@ -522,6 +607,22 @@ mod tests {
         l.finish();
         assert!(!path.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary files left");
+    }
+
+    #[test]
+    fn clean_removes_scratch_directories_without_a_ledger_only() {
+        let (runs, mounts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for d in ["lab0000aa-fs/mnt", "lab0000bb-fs/src/vol", "other/x"] {
+            std::fs::create_dir_all(mounts.path().join(d)).unwrap();
+        }
+        let _live = Ledger::create_in(runs.path(), "lab0000aa", std::process::id() as i32).unwrap();
+        let report = clean_scratch(mounts.path(), runs.path(), false, CleanReport::default());
+        assert!(report.problems.is_empty(), "{report}");
+        let mut left: Vec<String> =
+            std::fs::read_dir(mounts.path()).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["lab0000aa-fs", "other"], "a ledgered run's directory and untagged ones stay");
+        assert!(report.removed.iter().any(|r| r.contains("lab0000bb-fs")), "{report}");
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct RunEnv {
     pub notes: Mutex<Vec<String>>,
     /// The processes steps started, by step id, for conditions to look at.
     pub procs: crate::process::Registry,
+    /// What each finished step said, by step id: its output, or its error text.
+    pub outputs: watch::Sender<BTreeMap<String, String>>,
+    /// Descriptors steps hold on paths (`hold_open`), by step id.
+    pub handles: Mutex<BTreeMap<String, std::sync::Arc<std::os::fd::OwnedFd>>>,
 }
 
 impl RunEnv {
@@ -78,6 +82,18 @@ impl RunEnv {
     /// Marks the end of all steps: anchors not set by now never will be.
     pub fn steps_done(&self) {
         self.set_anchor(STEPS_DONE);
+    }
+
+    /// Records what step `id` said when it finished.
+    pub fn set_output(&self, id: &str, text: String) {
+        self.outputs.send_modify(|m| {
+            m.insert(id.to_string(), text);
+        });
+    }
+
+    /// A path of the run's scratch directory (`relative` to it); nothing is created.
+    pub fn scratch_path(&self, relative: &str) -> std::path::PathBuf {
+        crate::cleanup::scratch_dir_of(&self.run_id).join(relative)
     }
 
     /// When step `id` finished; waits for it. `None` if all steps ended without it.

@@ -96,6 +96,8 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
         background: Mutex::new(Default::default()),
         notes: Mutex::new(Vec::new()),
         procs: Default::default(),
+        outputs: watch::channel(BTreeMap::new()).0,
+        handles: Mutex::new(BTreeMap::new()),
     });
 
     let mut watchers = spawn_expectations(&env);
@@ -116,7 +118,11 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     } else {
         collect(watchers).await
     };
-    let teardown = env.topology.teardown(&env.ledger).await;
+    let mut teardown = env.topology.teardown(&env.ledger).await;
+    let (unmounted, mount_problems) = env.ledger.release_mounts();
+    env.handles.lock().unwrap().clear();
+    teardown.removed.extend(unmounted);
+    teardown.problems.extend(mount_problems);
     env.events.send(Event::TeardownDone {
         at_ms: env.clock.now_ms(),
         removed: teardown.removed.clone(),

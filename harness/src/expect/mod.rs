@@ -16,9 +16,13 @@ use crate::scenario::check::{CheckScope, Problem};
 pub mod captured_stack;
 pub mod kernel_log;
 pub mod listener;
+pub mod lookup;
+pub mod mountinfo;
 pub mod pipe_size;
 pub mod process_exit;
 pub mod process_state;
+pub mod scratch;
+pub mod step_output;
 pub mod window;
 
 crate::kind_registry! {
@@ -30,6 +34,9 @@ crate::kind_registry! {
         "process_exit" => ProcessExit(process_exit::Spec),
         "listener" => Listener(listener::Spec),
         "captured_stack" => CapturedStack(captured_stack::Spec),
+        "mountinfo" => Mountinfo(mountinfo::Spec),
+        "step_output" => StepOutput(step_output::Spec),
+        "lookup" => Lookup(lookup::Spec),
     }
 }
 
@@ -43,6 +50,9 @@ impl ConditionKind {
             ConditionKind::ProcessExit(c) => c,
             ConditionKind::Listener(c) => c,
             ConditionKind::CapturedStack(c) => c,
+            ConditionKind::Mountinfo(c) => c,
+            ConditionKind::StepOutput(c) => c,
+            ConditionKind::Lookup(c) => c,
         }
     }
 }

@@ -7,6 +7,10 @@
 //! namespaces; `userns: true` puts the container in a user namespace that maps uids and gids
 //! 0-65535 to themselves, which it may create without (the way containers run as uid 0 with
 //! a reduced capability set). Under the VM backend the runtime and busybox are the host's.
+//!
+//! `volumes` bind-mount paths of the run's scratch directory into the container (as the
+//! kubelet passes a pod volume to the runtime: `rbind`); `exit: any` takes whatever the
+//! runtime says, for conditions (`step_output`) to judge.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -37,7 +41,9 @@ const APPLETS: &[&str] = &["sh", "true", "echo", "cat", "ls", "id", "sleep", "gr
 ///   user: 0
 ///   caps: { drop: [cap_sys_resource, cap_sys_admin] }
 ///   timeout: 60s
-///   exit: 0                            # the runtime's expected status (default 0)
+///   exit: 0                            # the runtime's expected status (default 0), or any
+///   volumes:                           # bind mounts from the run's scratch directory
+///     - { source: pods/uid-1/volumes/kubernetes.io~csi/pv-1/mount, destination: /data }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,13 +57,39 @@ pub struct Spec {
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
     #[serde(default)]
-    pub exit: Option<i32>,
+    pub exit: Option<ExitSpec>,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
     #[serde(default)]
     pub user: Option<Account>,
     #[serde(default)]
     pub group: Option<Account>,
     #[serde(default)]
     pub caps: Option<CapsSpec>,
+}
+
+/// The runtime's expected exit status: a number, or `any`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ExitSpec {
+    Code(i32),
+    Word(AnyWord),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnyWord {
+    Any,
+}
+
+/// A bind mount into the container.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// A path of the run's scratch directory.
+    pub source: String,
+    /// Where it appears in the container.
+    pub destination: String,
 }
 
 fn default_runtime() -> String {
@@ -81,6 +113,12 @@ impl Step for Spec {
         let mut out = super::identity::problems(&self.identity());
         if self.command.first().is_none_or(|c| c.trim().is_empty()) {
             out.push(Problem::new("command", "give the program to run in the container, like [sh, -c, 'echo hi']"));
+        }
+        for (i, v) in self.volumes.iter().enumerate() {
+            out.extend(crate::expect::scratch::problem(&format!("volumes[{i}].source"), &v.source));
+            if !v.destination.starts_with('/') {
+                out.push(Problem::new(format!("volumes[{i}].destination"), "give an absolute path in the container, like /data"));
+            }
         }
         out
     }
@@ -118,6 +156,9 @@ impl Spec {
         make_rootfs(&bundle.join("rootfs"))?;
         self.write_config(&runtime, &bundle).await?;
         let version = version_of(&runtime).await;
+        if !self.volumes.is_empty() {
+            self.add_volumes(ctx, &bundle)?;
+        }
         let state = base.join("state");
         let mut cmd = crate::process::launch::command(&runtime, creds, None)?;
         cmd.arg("--root").arg(&state).arg("run").arg("--bundle").arg(&bundle).arg(name);
@@ -136,8 +177,11 @@ impl Spec {
         let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let text = format!("`{version} run` as {creds} exited {code} in {:.2} s", took.as_secs_f64());
         let summary = StepSummary::text(text).counter("exit", code as f64).counter("took_ms", took.as_millis() as f64);
-        if code != self.exit.unwrap_or(0) {
-            return Err(StepError::Unmet(format!("{}, expected {}: {}", summary.text, self.exit.unwrap_or(0), output.trim())));
+        match self.exit.unwrap_or(ExitSpec::Code(0)) {
+            ExitSpec::Code(want) if want != code => {
+                return Err(StepError::Unmet(format!("{}, expected {want}: {}", summary.text, output.trim())));
+            }
+            _ => {}
         }
         Ok(summary.with_output(output))
     }
@@ -158,6 +202,17 @@ impl Spec {
         let text = std::fs::read_to_string(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
         let mut config: Value = serde_json::from_str(&text).map_err(|e| StepError::Unmet(format!("{}: {e}", path.display())))?;
         adapt_config(&mut config, &self.command, self.userns);
+        std::fs::write(&path, config.to_string()).map_err(|e| StepError::io(path.display().to_string(), e))
+    }
+
+    /// Adds the volumes to the bundle's config, sources resolved in the scratch directory.
+    fn add_volumes(&self, ctx: &StepCtx<'_>, bundle: &Path) -> Result<(), StepError> {
+        let path = bundle.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
+        let mut config: Value = serde_json::from_str(&text).map_err(|e| StepError::Unmet(format!("{}: {e}", path.display())))?;
+        let sources: Vec<(String, String)> =
+            self.volumes.iter().map(|v| (ctx.env.scratch_path(&v.source).display().to_string(), v.destination.clone())).collect();
+        add_bind_mounts(&mut config, &sources);
         std::fs::write(&path, config.to_string()).map_err(|e| StepError::io(path.display().to_string(), e))
     }
 
@@ -185,6 +240,18 @@ pub fn adapt_config(config: &mut Value, command: &[String], userns: bool) {
         }
         linux["uidMappings"] = map.clone();
         linux["gidMappings"] = map;
+    }
+}
+
+/// Appends `(source, destination)` bind mounts (`rbind`, as the kubelet asks for volumes).
+pub fn add_bind_mounts(config: &mut Value, volumes: &[(String, String)]) {
+    if !config["mounts"].is_array() {
+        config["mounts"] = json!([]);
+    }
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        for (source, destination) in volumes {
+            mounts.push(json!({ "destination": destination, "type": "bind", "source": source, "options": ["rbind", "rw"] }));
+        }
     }
 }
 
@@ -229,5 +296,21 @@ mod tests {
         let mut plain = json!({ "process": {}, "linux": { "namespaces": [] } });
         adapt_config(&mut plain, &["true".to_string()], false);
         assert!(plain["linux"]["uidMappings"].is_null());
+    }
+
+    #[test]
+    fn volumes_become_rbind_mounts_and_exit_may_be_any() {
+        let mut c = json!({ "mounts": [{ "destination": "/proc" }] });
+        add_bind_mounts(&mut c, &[("/run/lab/mounts/x/pod".into(), "/data".into())]);
+        assert_eq!(
+            c["mounts"][1],
+            json!({ "destination": "/data", "type": "bind", "source": "/run/lab/mounts/x/pod", "options": ["rbind", "rw"] })
+        );
+        let s: Spec = serde_saphyr::from_str("{ exit: any, volumes: [{ source: /abs, destination: data }] }").unwrap();
+        assert_eq!(s.exit, Some(ExitSpec::Word(AnyWord::Any)));
+        let fields: Vec<String> = s.check(&CheckScope::default()).into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["volumes[0].source", "volumes[0].destination"]);
+        let n: Spec = serde_saphyr::from_str("{ exit: 1 }").unwrap();
+        assert_eq!(n.exit, Some(ExitSpec::Code(1)));
     }
 }

@@ -10,19 +10,25 @@ use futures::future::BoxFuture;
 use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
+pub mod bind_mount;
 pub mod bootstrap;
 pub mod concurrent;
 pub mod container;
 mod error;
 pub mod exec;
+pub mod fuse_daemon;
 pub mod hold_file;
+pub mod hold_open;
 mod identity;
+pub mod kill;
 pub mod kubelet;
 pub mod link;
+pub mod lookup;
 pub mod mtu_churn;
 pub mod pipe_drain;
 pub mod pipe_pressure;
 pub mod pleg_watch;
+pub mod recreate_dir;
 pub mod sleep;
 pub mod stop;
 pub mod sysctl;
@@ -54,6 +60,12 @@ crate::kind_registry! {
         "kubelet" => Kubelet(kubelet::Spec),
         "hold_file" => HoldFile(hold_file::Spec),
         "trace" => Trace(trace::Spec),
+        "fuse_daemon" => FuseDaemon(fuse_daemon::Spec),
+        "kill" => Kill(kill::Spec),
+        "bind_mount" => BindMount(bind_mount::Spec),
+        "hold_open" => HoldOpen(hold_open::Spec),
+        "lookup" => Lookup(lookup::Spec),
+        "recreate_dir" => RecreateDir(recreate_dir::Spec),
     }
 }
 
@@ -79,6 +91,12 @@ impl StepKind {
             StepKind::Kubelet(s) => s,
             StepKind::HoldFile(s) => s,
             StepKind::Trace(s) => s,
+            StepKind::FuseDaemon(s) => s,
+            StepKind::Kill(s) => s,
+            StepKind::BindMount(s) => s,
+            StepKind::HoldOpen(s) => s,
+            StepKind::Lookup(s) => s,
+            StepKind::RecreateDir(s) => s,
         }
     }
 }

@@ -101,6 +101,9 @@ async fn run_one(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: Ca
         Ok(s) => (true, s.text.clone(), s.counters.clone(), s.output.clone()),
         Err(e) => (false, e.to_string(), Default::default(), None),
     };
+    if let Some(id) = &entry.id {
+        env.set_output(id, format!("{summary}\n{}", output.as_deref().unwrap_or_default()));
+    }
     env.events.send(Event::StepFinished {
         at_ms: env.clock.now_ms(),
         step: index.clone(),

@@ -9,6 +9,7 @@ mod accel;
 mod dualstack;
 mod fd_vanish;
 mod fnhe;
+mod fuse_restart;
 mod host_run;
 mod pipe_limit;
 mod support;
@@ -26,5 +27,6 @@ fn main() {
     trials.extend(dualstack::tests());
     trials.extend(pipe_limit::tests());
     trials.extend(fd_vanish::tests());
+    trials.extend(fuse_restart::tests());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -9,9 +9,11 @@
 //! Kinds: `pipes` ([`pipes`]: hold pipes until the account is over its soft limit),
 //! `bootstrap` and `write` ([`bootstrap`]: runc's bootstrap pipe, parent and child),
 //! `kubelet` ([`kubelet`]: a listener and a reader of other processes' `/proc/<pid>/fd`),
-//! `hold` ([`hold`]: a container-like process holding a file open).
+//! `hold` ([`hold`]: a container-like process holding a file open), `fuse` ([`fuse`]: the
+//! lab's own low-level FUSE daemon).
 
 pub mod bootstrap;
+pub mod fuse;
 pub mod hold;
 pub mod kubelet;
 pub mod pipes;
@@ -60,6 +62,8 @@ pub enum Report {
     Scan { pid: i32, fds: u32, sockets: u32, error: Option<String> },
     /// `hold`: holding the file at descriptor `fd`.
     Held { fd: i32, inode: u64 },
+    /// `fuse`: the filesystem is mounted and served.
+    Mounted { mountpoint: String },
     /// The workload could not do its job.
     Failed { message: String },
 }
@@ -99,6 +103,7 @@ pub fn main() -> ! {
         Some("write") => bootstrap::write_main(&args[1..]),
         Some("kubelet") => kubelet::main(&args[1..]),
         Some("hold") => hold::main(&args[1..]),
+        Some("fuse") => fuse::main(&args[1..]),
         other => Err(WorkloadError::Args(format!("unknown workload {other:?}"))),
     };
     match result {
