@@ -60,6 +60,39 @@ pub enum GuestFault {
     Exited,
 }
 
+/// The kind of a kernel report, as the tool that printed it names it (`faults::table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultClass {
+    /// `Kernel panic - not syncing`.
+    Panic,
+    /// The CPU trapped in the kernel: paging request, NULL dereference, general protection
+    /// fault, invalid opcode, divide error, double fault.
+    Oops,
+    /// `kernel BUG at`, and `BUG:` reports that name no sanitizer.
+    Bug,
+    /// `WARNING:` from `WARN_ON` and its kin (refcount, ODEBUG, kmalloc, ...).
+    Warning,
+    /// lockdep: possible deadlock, inconsistent lock state, suspicious RCU usage, ...
+    Lockdep,
+    Kasan,
+    Kmsan,
+    Kcsan,
+    Kfence,
+    Ubsan,
+    /// kmemleak's `memory leak`.
+    MemoryLeak,
+    /// RCU and workqueue stalls.
+    Stall,
+    HungTask,
+    SoftLockup,
+    /// Sleeping in atomic context (`scheduling while atomic`, `sleeping function called from
+    /// invalid context`, `using smp_processor_id() in preemptible`).
+    AtomicSleep,
+    /// A leaked reference: `unregister_netdevice: waiting for DEV to become free`, busy inodes.
+    Refcount,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -195,6 +228,12 @@ pub enum Event {
         fault: GuestFault,
         message: String,
         lines: Vec<String>,
+        /// The report's class and title as kernel engineers name it (`WARNING in foo`), for
+        /// console faults; absent for a hang or QEMU's exit.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        class: Option<FaultClass>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
     },
     Artifacts {
         dir: String,

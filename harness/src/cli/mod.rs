@@ -9,6 +9,7 @@ mod run;
 mod scenario_arg;
 mod shell;
 mod signals;
+mod triage;
 mod vm_args;
 
 use clap::{Parser, Subcommand};
@@ -65,6 +66,7 @@ pub enum Verb {
     Kernel(kernel::Args),
     Shell(shell::Args),
     Doctor(doctor::Args),
+    Triage(triage::Args),
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -76,5 +78,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Verb::Kernel(a) => kernel::main(a),
         Verb::Shell(a) => shell::main(a),
         Verb::Doctor(a) => doctor::main(a),
+        Verb::Triage(a) => triage::main(a),
     }
 }

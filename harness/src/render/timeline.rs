@@ -117,9 +117,10 @@ impl Timeline {
                 lines.iter().take(6),
             ),
             Event::VmAgentUp { boot_ms } => format!("  guest agent up after {:.2} s", *boot_ms as f64 / 1000.0),
-            Event::GuestFault { fault, message, lines } => {
-                indented(self.paint("31", &format!("  guest {fault:?}: {message}")), lines.iter())
-            }
+            Event::GuestFault { fault, message, lines, class, title } => match (class, title) {
+                (Some(class), Some(title)) => indented(self.paint("31", &format!("  guest {fault:?} ({class:?}): {title}")), lines.iter()),
+                _ => indented(self.paint("31", &format!("  guest {fault:?}: {message}")), lines.iter()),
+            },
             Event::Artifacts { dir } => format!("  artifacts: {dir}"),
             other => format!("  {other:?}"),
         }

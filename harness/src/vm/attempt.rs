@@ -166,11 +166,11 @@ impl Watch<'_> {
     }
 
     fn on_fault(&mut self, f: FaultReport) -> Option<End> {
-        self.rules.events.send(Event::GuestFault { fault: f.fault, message: f.message.clone(), lines: f.lines.clone() });
+        self.rules.events.send(f.event());
         if self.fatal(&f) {
             return Some(End::Fault(f));
         }
-        self.seen.notes.push(format!("{}: {} (see console.log)", console::describe(f.fault), f.message));
+        self.seen.notes.push(format!("{}: {} (see console.log)", console::describe(f.fault), f.name()));
         None
     }
 

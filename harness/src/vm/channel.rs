@@ -159,7 +159,13 @@ mod tests {
     fn events_are_one_line_each_and_round_trip() {
         let events = [
             Event::Note { level: Level::Warn, message: "two\nlines".into() },
-            Event::GuestFault { fault: GuestFault::Panic, message: "Kernel panic".into(), lines: vec!["a".into(), "b".into()] },
+            Event::GuestFault {
+                fault: GuestFault::Panic,
+                message: "Kernel panic".into(),
+                lines: vec!["a".into(), "b".into()],
+                class: None,
+                title: None,
+            },
             Event::Verdict { outcome: Outcome::Met, summary: "ok".into(), notes: vec![] },
         ];
         for e in events {

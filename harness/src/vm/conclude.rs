@@ -126,7 +126,7 @@ pub fn conclude(w: &Watched) -> Conclusion {
         }
         (end, _) => {
             let (fault, message) = stopped(w, end);
-            events.push(Event::GuestFault { fault, message: message.clone(), lines: w.console_tail.clone() });
+            events.push(Event::GuestFault { fault, message: message.clone(), lines: w.console_tail.clone(), class: None, title: None });
             RunReport::error(message)
         }
     };
@@ -170,7 +170,7 @@ fn stopped(w: &Watched, end: &End) -> (GuestFault, String) {
 }
 
 fn fault_event(f: &FaultReport) -> Event {
-    Event::GuestFault { fault: f.fault, message: f.message.clone(), lines: f.lines.clone() }
+    f.event()
 }
 
 fn fault_report(f: &FaultReport) -> RunReport {

@@ -1,61 +1,31 @@
-//! The guest's serial console: every byte saved to `console.log`, every line classified,
-//! and kernel faults (panic, oops, BUG, hung task, soft lockup, WARNING) reported with the
-//! lines around them within three seconds of their first line (at once at the end of the
-//! trace).
+//! The guest's serial console: every byte saved to `console.log`, every line fed to the
+//! fault recogniser ([`crate::faults`]), and each kernel report sent with its class, title
+//! and lines when it ends: at its end marker, at the next report, three seconds after its
+//! first line, or when the console has been quiet for a second.
 //!
-//! A WARNING is reported and the run goes on (many are benign, and a scenario may provoke
-//! one on purpose); every other fault is fatal: the backend stops QEMU and the run ends
-//! as an error naming the fault.
+//! Fatal reports (panic, oops, `kernel BUG at`, hung task, soft lockup) stop the run; the
+//! others (WARNING, lockdep, KASAN, leaks, stalls) are named and the run goes on.
 
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use regex::Regex;
-use std::sync::LazyLock;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::event::GuestFault;
+use crate::event::{Event, FaultClass, GuestFault};
+use crate::faults::{Collector, Fault};
 
 /// Lines of console kept in memory for reports (the whole console is in the log file).
 pub const TAIL_LINES: usize = 200;
-/// Lines before the fault line included in its report.
-const BEFORE: usize = 5;
-/// At most this many lines after it.
-const AFTER_MAX: usize = 80;
 /// A fault's report is sent at most this long after its first line...
 const WINDOW: Duration = Duration::from_secs(3);
 /// ... or when the console has been quiet this long, or at the end-of-trace marker. Under
 /// TCG an oops early in boot prints its trace over the slow 8250 console: at 250 ms the
 /// report (and QEMU) was cut off after the `Oops:` line, and the trace was lost.
 const QUIET: Duration = Duration::from_secs(1);
-
-/// The fault a console line starts, if any.
-pub fn classify(line: &str) -> Option<GuestFault> {
-    static RULES: LazyLock<Vec<(Regex, GuestFault)>> = LazyLock::new(|| {
-        [
-            (r"^Kernel panic - not syncing", GuestFault::Panic),
-            (r"^watchdog: BUG: soft lockup", GuestFault::SoftLockup),
-            (r"^INFO: task .+ blocked for more than \d+ seconds", GuestFault::HungTask),
-            (r"^(BUG: |kernel BUG at )", GuestFault::Bug),
-            (r"^(Oops: |general protection fault|stack segment: )", GuestFault::Oops),
-            (r"^WARNING: CPU: \d+ PID: \d+ at ", GuestFault::Warning),
-        ]
-        .into_iter()
-        .map(|(re, f)| (Regex::new(re).expect("fault pattern"), f))
-        .collect()
-    });
-    let msg = message(line);
-    RULES.iter().find(|(re, _)| re.is_match(msg)).map(|(_, f)| *f)
-}
-
-/// Whether the run must stop on this fault.
-pub fn is_fatal(fault: GuestFault) -> bool {
-    !matches!(fault, GuestFault::Warning)
-}
 
 /// The plain name of a fault, for summaries ("the guest kernel panicked").
 pub fn describe(fault: GuestFault) -> &'static str {
@@ -71,35 +41,49 @@ pub fn describe(fault: GuestFault) -> &'static str {
     }
 }
 
-/// The text of a console line without its printk timestamp (`[   12.345678] `) and `\r`.
-pub fn message(line: &str) -> &str {
-    let l = line.trim_end_matches(['\r', '\n']);
-    let t = l.trim_start();
-    if let Some(rest) = t.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let stamp = &rest[..end];
-            if !stamp.is_empty() && stamp.trim().chars().all(|c| c.is_ascii_digit() || c == '.') {
-                return rest[end + 1..].trim_start();
-            }
-        }
-    }
-    t
-}
-
-/// Whether `line` closes a trace (`---[ end trace ... ]---`, `---[ end Kernel panic ...`).
-fn ends_trace(line: &str) -> bool {
-    message(line).starts_with("---[ end ")
-}
-
 /// A fault seen on the console.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultReport {
     pub fault: GuestFault,
-    /// The fault's line, without timestamp.
+    /// The fault's first line, without prefixes.
     pub message: String,
-    /// A few lines before it, it, and the trace after it.
+    /// A few lines before the fault, it, and the report after it.
     pub lines: Vec<String>,
     pub fatal: bool,
+    pub class: Option<FaultClass>,
+    /// `WARNING in lkdtm_WARNING`.
+    pub title: Option<String>,
+}
+
+impl From<Fault> for FaultReport {
+    fn from(f: Fault) -> Self {
+        FaultReport {
+            fault: f.guest_fault(),
+            fatal: f.fatal,
+            class: Some(f.class),
+            title: Some(f.title),
+            message: f.first_line,
+            lines: f.lines,
+        }
+    }
+}
+
+impl FaultReport {
+    /// The event that names it on the timeline.
+    pub fn event(&self) -> Event {
+        Event::GuestFault {
+            fault: self.fault,
+            message: self.message.clone(),
+            lines: self.lines.clone(),
+            class: self.class,
+            title: self.title.clone(),
+        }
+    }
+
+    /// "WARNING in foo" (or the first line, for a report without a title), for notes.
+    pub fn name(&self) -> &str {
+        self.title.as_deref().unwrap_or(&self.message)
+    }
 }
 
 /// The last lines of the console, shared with the backend for its reports.
@@ -122,10 +106,33 @@ impl Tail {
     }
 }
 
-/// A fault being collected: its report goes out when its window closes.
-struct Pending {
-    report: FaultReport,
-    until: Instant,
+/// The reports being cut from the console, and when the open one must go out.
+struct Reports {
+    collector: Collector,
+    until: Option<Instant>,
+    out: mpsc::UnboundedSender<FaultReport>,
+}
+
+impl Reports {
+    fn push(&mut self, line: &str) {
+        let was = self.collector.open_at();
+        if let Some(f) = self.collector.push(line) {
+            let _ = self.out.send(f.into());
+        }
+        match self.collector.open_at() {
+            None => self.until = None,
+            Some(at) if Some(at) != was => self.until = Some(Instant::now() + WINDOW),
+            Some(_) if self.until.is_some_and(|u| Instant::now() >= u) => self.flush(),
+            Some(_) => {}
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(f) = self.collector.flush() {
+            let _ = self.out.send(f.into());
+        }
+        self.until = None;
+    }
 }
 
 /// Reads the console from `reader` to its end: writes every byte to `log`, keeps the tail,
@@ -139,13 +146,12 @@ pub async fn watch(
     let mut file = tokio::fs::File::create(log).await?;
     let mut lines = BufReader::new(reader);
     let mut buf = Vec::with_capacity(256);
-    let mut recent: VecDeque<String> = VecDeque::with_capacity(BEFORE + 1);
-    let mut pending: Option<Pending> = None;
+    let mut reports = Reports { collector: Collector::default(), until: None, out: faults };
     loop {
-        let read = match &pending {
+        let read = match reports.until {
             None => lines.read_until(b'\n', &mut buf).await.map(Some),
-            Some(p) => {
-                let wake = p.until.min(Instant::now() + QUIET);
+            Some(until) => {
+                let wake = until.min(Instant::now() + QUIET);
                 match tokio::time::timeout_at(wake, lines.read_until(b'\n', &mut buf)).await {
                     Ok(r) => r.map(Some),
                     Err(_) => Ok(None),
@@ -156,24 +162,24 @@ pub async fn watch(
             Ok(Some(n)) => n,
             // The window closed with no new line: send the fault.
             Ok(None) => {
-                if let Some(p) = pending.take() {
-                    let _ = faults.send(p.report);
-                }
+                reports.flush();
                 continue;
             }
             Err(e) => {
-                flush(&mut pending, &faults);
+                reports.flush();
                 return Err(e);
             }
         };
         if n == 0 && !buf.is_empty() {
             // The last line, without its newline, whose start a timed-out read had taken.
             file.write_all(&buf).await?;
-            tail.push(String::from_utf8_lossy(&buf).trim_end_matches('\r').to_string());
+            let line = String::from_utf8_lossy(&buf).trim_end_matches('\r').to_string();
+            reports.push(&line);
+            tail.push(line);
             buf.clear();
         }
         if n == 0 {
-            flush(&mut pending, &faults);
+            reports.flush();
             file.flush().await?;
             return Ok(());
         }
@@ -182,43 +188,8 @@ pub async fn watch(
         file.write_all(&buf).await?;
         let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
         buf.clear();
-        tail.push(line.clone());
-        if let Some(p) = &mut pending {
-            p.report.lines.push(line.clone());
-            let full = p.report.lines.len() >= BEFORE + 1 + AFTER_MAX;
-            if ends_trace(&line) || full || Instant::now() >= p.until {
-                let p = pending.take().unwrap();
-                let _ = faults.send(p.report);
-            }
-            // A new fault inside another's trace (oops → panic) still counts on its own.
-            if let Some(fault) = classify(&line) {
-                if pending.is_none() || is_fatal(fault) {
-                    flush(&mut pending, &faults);
-                    pending = Some(start(fault, &line, &recent));
-                }
-            }
-        } else if let Some(fault) = classify(&line) {
-            pending = Some(start(fault, &line, &recent));
-        }
-        if recent.len() == BEFORE {
-            recent.pop_front();
-        }
-        recent.push_back(line);
-    }
-}
-
-fn start(fault: GuestFault, line: &str, recent: &VecDeque<String>) -> Pending {
-    let mut lines: Vec<String> = recent.iter().cloned().collect();
-    lines.push(line.to_string());
-    Pending {
-        report: FaultReport { fault, message: message(line).to_string(), lines, fatal: is_fatal(fault) },
-        until: Instant::now() + WINDOW,
-    }
-}
-
-fn flush(pending: &mut Option<Pending>, faults: &mpsc::UnboundedSender<FaultReport>) {
-    if let Some(p) = pending.take() {
-        let _ = faults.send(p.report);
+        reports.push(&line);
+        tail.push(line);
     }
 }
 
@@ -251,21 +222,29 @@ mod tests {
 [   42.100700] ---[ end trace 0000000000000000 ]---
 ";
 
+    /// The coarse kind and fatality the console gives one line.
+    fn classify(line: &str) -> Option<(GuestFault, bool)> {
+        crate::faults::scan(line).first().map(|f| (f.guest_fault(), f.fatal))
+    }
+
     #[test]
     fn classifies_real_fault_lines() {
+        use GuestFault::*;
         let cases = [
-            ("[    1.415190] Kernel panic - not syncing: No working init found.", Some(GuestFault::Panic)),
-            ("[   42.100400] Oops: 0000 [#1] PREEMPT SMP NOPTI", Some(GuestFault::Oops)),
-            ("[   42.100000] BUG: kernel NULL pointer dereference, address: 0000000000000008", Some(GuestFault::Bug)),
-            ("[   12.000000] kernel BUG at net/ipv4/route.c:1234!", Some(GuestFault::Bug)),
+            ("[    1.415190] Kernel panic - not syncing: No working init found.", Some((Panic, true))),
+            ("[   42.100400] Oops: 0000 [#1] PREEMPT SMP NOPTI", Some((Oops, true))),
+            ("[   42.100000] BUG: kernel NULL pointer dereference, address: 0000000000000008", Some((Oops, true))),
+            ("[   12.000000] kernel BUG at net/ipv4/route.c:1234!", Some((Bug, true))),
             (
                 "[   12.000000] general protection fault, probably for non-canonical address 0xdead000000000122: 0000 [#1] PREEMPT SMP",
-                Some(GuestFault::Oops),
+                Some((Oops, true)),
             ),
-            ("[   60.123456] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:2:87]", Some(GuestFault::SoftLockup)),
-            ("[  245.760000] INFO: task ip:312 blocked for more than 122 seconds.", Some(GuestFault::HungTask)),
-            ("[   30.000000] WARNING: CPU: 0 PID: 1 at net/core/dev.c:10431 netdev_run_todo+0x2e/0x300", Some(GuestFault::Warning)),
-            ("Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\r", Some(GuestFault::Panic)),
+            ("[   60.123456] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:2:87]", Some((SoftLockup, true))),
+            ("[  245.760000] INFO: task ip:312 blocked for more than 122 seconds.", Some((HungTask, true))),
+            ("[   30.000000] WARNING: CPU: 0 PID: 1 at net/core/dev.c:10431 netdev_run_todo+0x2e/0x300", Some((Warning, false))),
+            ("[   39.549363][ T5855] WARNING: possible circular locking dependency detected", Some((Warning, false))),
+            ("[   75.390000] unregister_netdevice: waiting for cli-veth to become free. Usage count = 4", Some((Warning, false))),
+            ("Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\r", Some((Panic, true))),
         ];
         for (line, want) in cases {
             assert_eq!(classify(line), want, "{line}");
@@ -273,9 +252,8 @@ mod tests {
     }
 
     #[test]
-    fn the_incident_signature_and_ordinary_lines_are_not_faults() {
+    fn ordinary_lines_are_not_faults() {
         for line in [
-            "[   75.390000] unregister_netdevice: waiting for cli-veth to become free. Usage count = 4",
             "[    0.000000] Linux version 6.1.0 (root@host) (gcc (Debian 12.2.0-14) 12.2.0) #1 SMP",
             "[    0.512000] Unknown kernel command line parameters \"lab.mode=run\", will be passed to user space.",
             "[    3.000000] ip (312) used greatest stack depth: 13000 bytes left",
@@ -285,14 +263,6 @@ mod tests {
         ] {
             assert_eq!(classify(line), None, "{line}");
         }
-    }
-
-    #[test]
-    fn timestamps_are_stripped_and_only_fatal_faults_stop_the_run() {
-        assert_eq!(message("[ 1234.567890] Oops: x\r\n"), "Oops: x");
-        assert_eq!(message("[not a stamp] x"), "[not a stamp] x");
-        assert!(is_fatal(GuestFault::Panic) && is_fatal(GuestFault::HungTask) && is_fatal(GuestFault::SoftLockup));
-        assert!(!is_fatal(GuestFault::Warning));
     }
 
     async fn run_watch(text: &'static str) -> (Vec<FaultReport>, String, Tail) {
@@ -317,17 +287,19 @@ mod tests {
         assert_eq!(f.fault, GuestFault::Panic);
         assert!(f.fatal);
         assert!(f.message.starts_with("Kernel panic - not syncing: No working init found."));
+        assert_eq!(f.title.as_deref(), Some("kernel panic: No working init found.  Try passing init= option to kernel. See Linux Documentation/admin-guide/init.rst for guidance."));
         assert!(f.lines[0].contains("Run /nonexistent as init process"), "lines before the fault");
         assert!(f.lines.last().unwrap().contains("---[ end Kernel panic"), "trace up to its end marker");
         assert_eq!(tail.last(1), vec![PANIC.lines().last().unwrap().to_string()]);
     }
 
     #[tokio::test]
-    async fn an_oops_after_a_bug_line_is_a_second_report() {
+    async fn the_oops_line_after_a_bug_line_is_part_of_its_report() {
         let (faults, _, _) = run_watch(OOPS).await;
         let kinds: Vec<_> = faults.iter().map(|f| f.fault).collect();
-        assert_eq!(kinds, [GuestFault::Bug, GuestFault::Oops]);
-        assert!(faults[1].lines.iter().any(|l| l.contains("RIP: 0010:ip_del_fnhe")));
+        assert_eq!(kinds, [GuestFault::Oops]);
+        assert_eq!(faults[0].title.as_deref(), Some("BUG: unable to handle kernel NULL pointer dereference in ip_del_fnhe"));
+        assert!(faults[0].lines.iter().any(|l| l.contains("RIP: 0010:ip_del_fnhe")));
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ mod host_run;
 mod pipe_limit;
 mod support;
 mod topology;
+mod triage;
 mod vm;
 
 fn main() {
@@ -28,5 +29,6 @@ fn main() {
     trials.extend(pipe_limit::tests());
     trials.extend(fd_vanish::tests());
     trials.extend(fuse_restart::tests());
+    trials.extend(triage::tests());
     libtest_mimic::run(&args, trials).exit();
 }

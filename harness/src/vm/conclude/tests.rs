@@ -26,7 +26,14 @@ fn verdict(outcome: Outcome) -> Option<GuestVerdict> {
 }
 
 fn panic() -> FaultReport {
-    FaultReport { fault: GuestFault::Panic, message: "Kernel panic - not syncing: oops".into(), lines: vec![], fatal: true }
+    FaultReport {
+        fault: GuestFault::Panic,
+        message: "Kernel panic - not syncing: oops".into(),
+        lines: vec![],
+        fatal: true,
+        class: None,
+        title: None,
+    }
 }
 
 fn soft_lockup() -> FaultReport {
@@ -35,6 +42,8 @@ fn soft_lockup() -> FaultReport {
         message: "watchdog: BUG: soft lockup - CPU#1 stuck for 22s!".into(),
         lines: vec![],
         fatal: true,
+        class: None,
+        title: None,
     }
 }
 

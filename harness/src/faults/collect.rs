@@ -1,0 +1,184 @@
+//! Reports out of a stream of console lines: each report from its first line (a start of
+//! [`super::table`]) up to its end marker (`---[ end trace`), the next report, or a cap,
+//! with a few lines before it for context. Pure and synchronous: the VM console feeds it
+//! line by line (and closes a report when its time window ends), `lab triage` a whole file.
+
+use std::collections::VecDeque;
+
+use super::prefix::strip;
+use super::table::{RULES, TABLE};
+use super::title::title;
+use super::Fault;
+
+/// Lines before a report's first line kept with it.
+pub const BEFORE: usize = 5;
+/// At most this many lines after it: a KASAN report with its allocation and free stacks,
+/// or an oops with registers and trace, fits.
+pub const AFTER_MAX: usize = 150;
+/// Lines of a report read for its title.
+const TITLE_LINES: usize = 100;
+
+/// A report being read.
+struct Open {
+    rule: usize,
+    fatal: bool,
+    line_number: usize,
+    time: Option<f64>,
+    /// Index in `lines` of the first line.
+    first: usize,
+    lines: Vec<String>,
+}
+
+/// Cuts a stream of lines into fault reports.
+#[derive(Default)]
+pub struct Collector {
+    line_number: usize,
+    recent: VecDeque<String>,
+    open: Option<Open>,
+}
+
+impl Collector {
+    /// Takes the next line; returns the reports it closed (the one it ends or interrupts).
+    pub fn push(&mut self, line: &str) -> Option<Fault> {
+        self.line_number += 1;
+        let stripped = strip(line);
+        let start = TABLE.recognise(stripped.msg);
+        let mut closed = None;
+        match (&mut self.open, start) {
+            (Some(open), Some(s)) if RULES[s.rule].follows => {
+                open.fatal |= RULES[s.rule].fatal;
+                open.lines.push(line.to_string());
+            }
+            (Some(_), Some(_)) => closed = self.flush(),
+            (Some(open), None) => {
+                open.lines.push(line.to_string());
+                if stripped.msg.starts_with("---[ end ") || open.lines.len() - open.first > AFTER_MAX {
+                    closed = self.flush();
+                }
+            }
+            (None, _) => {}
+        }
+        if let Some(s) = start {
+            let follows_open = self.open.is_some();
+            if !follows_open {
+                let mut lines: Vec<String> = self.recent.iter().cloned().collect();
+                let first = lines.len();
+                lines.push(line.to_string());
+                let rule = &RULES[s.rule];
+                self.open =
+                    Some(Open { rule: s.rule, fatal: rule.fatal, line_number: self.line_number, time: stripped.time, first, lines });
+            }
+        }
+        // The context ring reuses its buffers: most lines are never part of a report.
+        let mut slot = if self.recent.len() == BEFORE { self.recent.pop_front().unwrap_or_default() } else { String::new() };
+        slot.clear();
+        slot.push_str(line);
+        self.recent.push_back(slot);
+        closed
+    }
+
+    /// The line number of the report being read, if one is.
+    pub fn open_at(&self) -> Option<usize> {
+        self.open.as_ref().map(|o| o.line_number)
+    }
+
+    /// Closes the report being read, if any (its window ended, or the log did).
+    pub fn flush(&mut self) -> Option<Fault> {
+        let open = self.open.take()?;
+        // The title's frames are in the report's first lines; a long tail (memory dumps,
+        // other CPUs' stacks) need not be read for it.
+        let msgs: Vec<&str> = open.lines[open.first..].iter().take(TITLE_LINES).map(|l| strip(l).msg).collect();
+        let rule = &RULES[open.rule];
+        Some(Fault {
+            class: rule.class,
+            title: title(open.rule, msgs[0], &msgs[1..]),
+            first_line: msgs[0].to_string(),
+            line_number: open.line_number,
+            time: open.time,
+            fatal: open.fatal,
+            lines: open.lines,
+        })
+    }
+}
+
+/// Every fault report in `text`, in order. A panic right after a report it ends (the
+/// `Fatal exception` after an oops' trace) is part of that report, not one of its own.
+pub fn scan(text: &str) -> Vec<Fault> {
+    let mut c = Collector::default();
+    let mut out: Vec<Fault> = Vec::new();
+    let push = |f: Fault, out: &mut Vec<Fault>| match out.last_mut() {
+        Some(prev) if f.follows_rule() && f.line_number <= prev.line_number + prev.lines.len() + 40 => {
+            prev.fatal = true;
+            let new: Vec<String> = f.lines.into_iter().filter(|l| !prev.lines.contains(l)).collect();
+            prev.lines.extend(new);
+        }
+        _ => out.push(f),
+    };
+    for line in text.lines() {
+        if let Some(f) = c.push(line) {
+            push(f, &mut out);
+        }
+    }
+    if let Some(f) = c.flush() {
+        push(f, &mut out);
+    }
+    out
+}
+
+impl Fault {
+    /// Whether this report's first line only continues another (`Oops:`, `Fatal exception`).
+    fn follows_rule(&self) -> bool {
+        TABLE.recognise(&self.first_line).is_some_and(|s| RULES[s.rule].follows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::FaultClass;
+
+    /// The lab's own guest: an LKDTM WARNING in the 6.1 kernel, trimmed.
+    const WARNING: &str = "\
+[   20.100000] lkdtm: Performing direct entry WARNING
+[   20.100100] ------------[ cut here ]------------
+[   20.100200] WARNING: CPU: 0 PID: 230 at drivers/misc/lkdtm/bugs.c:89 lkdtm_WARNING+0x1b/0x30
+[   20.100300] Modules linked in:
+[   20.100400] RIP: 0010:lkdtm_WARNING+0x1b/0x30
+[   20.100500] Call Trace:
+[   20.100600]  <TASK>
+[   20.100700]  lkdtm_do_action+0x16/0x30
+[   20.100800]  direct_entry+0xe1/0x100
+[   20.100900]  </TASK>
+[   20.101000] ---[ end trace 0000000000000000 ]---
+[   20.200000] lab-guest: next step
+";
+
+    #[test]
+    fn a_report_runs_from_its_first_line_to_its_end_marker() {
+        let faults = scan(WARNING);
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        let f = &faults[0];
+        assert_eq!((f.class, f.title.as_str(), f.line_number, f.fatal), (FaultClass::Warning, "WARNING in lkdtm_WARNING", 3, false));
+        assert_eq!(f.time, Some(20.1002));
+        assert!(f.lines[0].contains("lkdtm: Performing"), "context before");
+        assert!(f.lines.last().unwrap().contains("---[ end trace"));
+    }
+
+    #[test]
+    fn the_panic_that_ends_an_oops_is_part_of_it() {
+        let log = "\
+[   42.100000] BUG: kernel NULL pointer dereference, address: 0000000000000008
+[   42.100200] #PF: error_code(0x0000) - not-present page
+[   42.100400] Oops: 0000 [#1] PREEMPT SMP NOPTI
+[   42.100600] RIP: 0010:ip_del_fnhe+0x5a/0x130
+[   42.100700] ---[ end trace 0000000000000000 ]---
+[   42.100800] RIP: 0010:ip_del_fnhe+0x5a/0x130
+[   42.100900] Kernel panic - not syncing: Fatal exception
+[   42.101000] ---[ end Kernel panic - not syncing: Fatal exception ]---
+";
+        let faults = scan(log);
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].title, "BUG: unable to handle kernel NULL pointer dereference in ip_del_fnhe");
+        assert!(faults[0].fatal && faults[0].lines.last().unwrap().contains("end Kernel panic"));
+    }
+}

@@ -1,0 +1,483 @@
+//! The table of report starts: which kernel line opens a fault report, its class, whether the
+//! kernel dies of it, and how its title is built — modelled on syzkaller's `linuxOopses`
+//! (`pkg/report/linux.go`), written anew for the lab.
+//!
+//! Every start pattern is compiled once into one [`RegexSet`]: a line is matched against all
+//! of them in a single pass, and the first rule (in table order) that matches wins, so the
+//! specific forms stand before the general ones.
+//!
+//! Title templates: `{1}`.. are the start pattern's groups, `{frame}` the guilty frame
+//! ([`super::frames`]), `{access}` the `Read`/`Write` of a KASAN report. Patterns may use
+//! `{FUNC}` (a function named on the line, the named group `func`) and `{SRC}` (`file.c:12`).
+
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+use super::frames::Frames;
+use crate::event::FaultClass as C;
+
+/// One kind of report start.
+pub struct Rule {
+    pub start: &'static str,
+    pub class: C,
+    /// The kernel dies of it (or is about to): the run stops at once.
+    pub fatal: bool,
+    pub title: &'static str,
+    pub frames: Frames,
+    /// A line that continues the report already open (the `Oops:` after `BUG: unable to
+    /// handle`, the panic after a WARNING under `panic_on_warn`) rather than starting one.
+    pub follows: bool,
+    /// Matched at the message's start only (the catch-alls: a `BUG:` inside a sentence is
+    /// not a report); the others also after other text on the line, as consoles interleave
+    /// (`syzkaller login: [ 16.3] INFO: ...`, `** 93 printk messages dropped ** ...`).
+    pub anchored: bool,
+}
+
+const fn rule(start: &'static str, class: C, fatal: bool, title: &'static str, frames: Frames) -> Rule {
+    Rule { start, class, fatal, title, frames, follows: false, anchored: false }
+}
+
+const fn stack(skip: &'static [&'static str]) -> Frames {
+    Frames::Stack { rip: false, skip }
+}
+
+const fn rip(skip: &'static [&'static str]) -> Frames {
+    Frames::Stack { rip: true, skip }
+}
+
+const LOCK: Frames = Frames::LockAt { skip: &["process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue"] };
+const NONE: Frames = Frames::None;
+const UBSAN_SKIP: &[&str] = &["ubsan", "overflow"];
+const LEAK_SKIP: &[&str] = &[
+    "kmemleak",
+    "mmap",
+    "kmem",
+    "slab",
+    "alloc",
+    "create_object",
+    "idr_get",
+    "list_lru_init",
+    "kasprintf",
+    "kvasprintf",
+    "pcpu_create",
+    "strdup",
+    "strndup",
+    "memdup",
+];
+
+/// The table, specific forms first.
+pub static RULES: &[Rule] = &[
+    // Sanitizers.
+    rule(
+        r"BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in {FUNC}",
+        C::Kasan,
+        false,
+        "KASAN: invalid-free in {frame}",
+        stack(&["slab_", "kfree", "vunmap", "vfree"]),
+    ),
+    rule(
+        r"BUG: KASAN: ([a-z\-]+) in {FUNC}",
+        C::Kasan,
+        false,
+        "KASAN: {1} {access} in {frame}",
+        stack(&["kernel_fault", "tag_check", "mem_abort", "^el1_", "^el1h_"]),
+    ),
+    rule(r"BUG: KASAN: ([a-z\-]+) on address", C::Kasan, false, "KASAN: {1} {access}", NONE),
+    rule(r"BUG: KASAN: (.*)", C::Kasan, false, "KASAN: {1}", NONE),
+    rule(
+        r"BUG: KMSAN: kernel-usb-infoleak",
+        C::Kmsan,
+        false,
+        "KMSAN: kernel-usb-infoleak in {frame}",
+        stack(&["alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
+    ),
+    rule(
+        r"BUG: KMSAN: ([a-z\-]+) in {FUNC}",
+        C::Kmsan,
+        false,
+        "KMSAN: {1} in {frame}",
+        stack(&["alloc_skb", "netlink_ack", "netlink_rcv_skb"]),
+    ),
+    rule(r"BUG: KCSAN: (.*)", C::Kcsan, false, "KCSAN: {1}", NONE),
+    rule(r"BUG: KFENCE: (use-after-free|out-of-bounds) (read|write) in {FUNC}", C::Kfence, false, "KFENCE: {1} {2} in {frame}", stack(&[])),
+    rule(
+        r"BUG: KFENCE: (invalid free|invalid read|invalid write|memory corruption) in {FUNC}",
+        C::Kfence,
+        false,
+        "KFENCE: {1} in {frame}",
+        stack(&[]),
+    ),
+    rule(r"UBSAN: Undefined behaviour in", C::Ubsan, false, "UBSAN: undefined-behaviour in {frame}", stack(UBSAN_SKIP)),
+    rule(r"UBSAN: array-index-out-of-bounds in", C::Ubsan, false, "UBSAN: array-index-out-of-bounds in {frame}", stack(UBSAN_SKIP)),
+    rule(r"UBSAN: (.*?) in", C::Ubsan, false, "UBSAN: {1} in {frame}", stack(UBSAN_SKIP)),
+    // The CPU trapped.
+    rule(
+        r"BUG: (?:unable to handle kernel paging request|unable to handle page fault for address|Unable to handle kernel data access)",
+        C::Oops,
+        true,
+        "BUG: unable to handle kernel paging request in {frame}",
+        rip(&[]),
+    ),
+    rule(
+        r"BUG: (?:unable to handle kernel NULL pointer dereference|kernel NULL pointer dereference|Kernel NULL pointer dereference)",
+        C::Oops,
+        true,
+        "BUG: unable to handle kernel NULL pointer dereference in {frame}",
+        rip(&[]),
+    ),
+    rule(r"BUG: (?:unable to handle kernel|Unable to handle kernel)", C::Oops, true, "BUG: unable to handle kernel", NONE),
+    rule(
+        r"Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)",
+        C::Oops,
+        true,
+        "BUG: unable to handle kernel {1} in {frame}",
+        rip(&[]),
+    ),
+    rule(r"general protection fault", C::Oops, true, "general protection fault in {frame}", rip(&[])),
+    rule(r"stack segment: ", C::Oops, true, "stack segment fault in {frame}", rip(&[])),
+    rule(r"divide[ _]error: ", C::Oops, true, "divide error in {frame}", rip(&[])),
+    // x86's BUG() traps with ud2: after `kernel BUG at` it continues that report.
+    Rule { follows: true, ..rule(r"invalid opcode: ", C::Oops, true, "invalid opcode in {frame}", rip(&[])) },
+    rule(r"int3: ", C::Oops, true, "int3 in {frame}", rip(&[])),
+    rule(r"PANIC: double fault", C::Oops, true, "PANIC: double fault in {frame}", rip(&[])),
+    rule(r"BUG: .*stack guard page was hit at", C::Oops, true, "BUG: stack guard page was hit in {frame}", rip(&[])),
+    rule(r"Internal error: ", C::Oops, true, "Internal error in {frame}", rip(&[])),
+    rule(r"Unhandled fault: ", C::Oops, true, "Unhandled fault in {frame}", rip(&[])),
+    // Stalls and lockups.
+    rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Stall),
+    rule(
+        r"INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall",
+        C::Stall,
+        false,
+        "INFO: rcu detected stall in {frame}",
+        Frames::Stall,
+    ),
+    rule(r"BUG: workqueue lockup", C::Stall, false, "BUG: workqueue lockup", NONE),
+    rule(
+        r"INFO: task \S+ blocked (?:in I/O wait )?for more than \d+ seconds",
+        C::HungTask,
+        true,
+        "INFO: task hung in {frame}",
+        Frames::Hang,
+    ),
+    rule(r"INFO: task \S+ can't die for more than .* seconds", C::HungTask, false, "INFO: task can't die in {frame}", stack(&["schedule"])),
+    // lockdep.
+    rule(r"(?:WARNING|INFO): possible circular locking dependency detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
+    rule(r"(?:WARNING|INFO): possible irq lock inversion dependency detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
+    rule(r"(?:WARNING|INFO): .*-safe -> .*-unsafe lock order detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
+    rule(r"(?:WARNING|INFO): possible recursive locking detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
+    rule(r"(?:WARNING|INFO): inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", LOCK),
+    rule(
+        r"(WARNING|INFO): suspicious RCU usage",
+        C::Lockdep,
+        false,
+        "{1}: suspicious RCU usage in {frame}",
+        stack(&["rcu", "kmem", "slab"]),
+    ),
+    rule(
+        r"INFO: trying to register non-static key",
+        C::Lockdep,
+        false,
+        "INFO: trying to register non-static key in {frame}",
+        stack(&["stack", "lock", "IRQ"]),
+    ),
+    rule(
+        r"(BUG|WARNING): .*still has locks held!",
+        C::Lockdep,
+        false,
+        "{1}: still has locks held in {frame}",
+        Frames::LockAt { skip: &[] },
+    ),
+    rule(
+        r"(BUG|WARNING): lock held when returning to user space",
+        C::Lockdep,
+        false,
+        "{1}: lock held when returning to user space in {frame}",
+        Frames::LockAt { skip: &[] },
+    ),
+    rule(
+        r"(BUG|WARNING): bad unlock balance detected!",
+        C::Lockdep,
+        false,
+        "{1}: bad unlock balance in {frame}",
+        Frames::LockAt { skip: &[] },
+    ),
+    rule(r"(BUG|WARNING): held lock freed!", C::Lockdep, false, "{1}: held lock freed in {frame}", Frames::LockAt { skip: &[] }),
+    rule(r"WARNING: Nested lock was not taken", C::Lockdep, false, "WARNING: nested lock was not taken in {frame}", rip(&[])),
+    rule(r"BUG: Invalid wait context", C::Lockdep, false, "WARNING: locking bug in {frame}", stack(&["lock_sock", "release_sock"])),
+    rule(
+        r"WARNING: .*kernel/locking/lockdep\.c.*lock_",
+        C::Lockdep,
+        false,
+        "WARNING: locking bug in {frame}",
+        rip(&["lock_sock", "release_sock"]),
+    ),
+    rule(
+        r"BUG: (spinlock|rwlock) (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU|trylock failure on UP)",
+        C::Lockdep,
+        false,
+        "BUG: {1} {2} in {frame}",
+        stack(&["spin_", "_lock", "_unlock"]),
+    ),
+    // Sleeping in atomic context.
+    rule(r"BUG: scheduling while atomic", C::AtomicSleep, false, "BUG: scheduling while atomic in {frame}", stack(&["schedule"])),
+    rule(
+        r"BUG: sleeping function called from invalid context",
+        C::AtomicSleep,
+        false,
+        "BUG: sleeping function called from invalid context in {frame}",
+        stack(&[]),
+    ),
+    rule(
+        r"BUG: using ([a-z_]+)\(\) in preemptible",
+        C::AtomicSleep,
+        false,
+        "BUG: using {1}() in preemptible code in {frame}",
+        stack(&["dump_stack", "preemption", "preempt", "debug_", "processor_id", "this_cpu"]),
+    ),
+    rule(
+        r"BUG: workqueue leaked lock or atomic",
+        C::AtomicSleep,
+        false,
+        "BUG: workqueue leaked lock or atomic in {frame}",
+        Frames::Named(r"last function: ([a-zA-Z0-9_]+)"),
+    ),
+    // Leaks and references.
+    rule(r"BUG: memory leak", C::MemoryLeak, false, "memory leak in {frame}", stack(LEAK_SKIP)),
+    rule(
+        r"unregister_netdevice: waiting for \S+ to become free",
+        C::Refcount,
+        false,
+        "unregister_netdevice: waiting for DEV to become free",
+        NONE,
+    ),
+    rule(r"VFS: Busy inodes after unmount", C::Refcount, false, "VFS: Busy inodes after unmount (use-after-free)", NONE),
+    rule(r"VFS: Close: file count is 0", C::Refcount, false, "VFS: Close: file count is zero (use-after-free)", NONE),
+    // Memory state.
+    rule(
+        r"BUG: Bad page (state|cache)",
+        C::Bug,
+        false,
+        "BUG: Bad page {1} in {frame}",
+        stack(&["(free|put|get|update|release)_page", "free_unref", "^_?_?folio", "do_exit", "mmput"]),
+    ),
+    rule(r"BUG: Bad page map", C::Bug, false, "BUG: Bad page map", NONE),
+    rule(r"BUG: Bad rss-counter state", C::Bug, false, "BUG: Bad rss-counter state", NONE),
+    rule(r"BUG: non-zero (nr_ptes|nr_pmds) on freeing mm", C::Bug, false, "BUG: non-zero {1} on freeing mm", NONE),
+    rule(r"BUG: Dentry .* still in use", C::Bug, false, "BUG: Dentry still in use in {frame}", stack(&[])),
+    rule(r"BUG kmalloc-.*: Object already free", C::Bug, false, "BUG: Object already free", NONE),
+    // kernel BUG at.
+    rule(r"kernel BUG at mm/usercopy\.c", C::Bug, true, "BUG: bad usercopy in {frame}", rip(&["usercopy", "__check"])),
+    rule(r"kernel BUG at lib/list_debug\.c", C::Bug, true, "BUG: corrupted list in {frame}", rip(&[])),
+    rule(r"kernel BUG at ", C::Bug, true, "kernel BUG in {frame}", rip(&["^skb_"])),
+    rule(r"Kernel BUG (.*)", C::Bug, true, "kernel BUG {1}", NONE),
+    // WARNINGs with a known subject, then any WARNING.
+    rule(
+        r"WARNING: .*lib/debugobjects\.c.* (?:debug_print|debug_check|at)",
+        C::Warning,
+        false,
+        "WARNING: ODEBUG bug in {frame}",
+        rip(&["debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "vunmap", "vfree", "__free_", "debug_check", "kobject_"]),
+    ),
+    rule(
+        r"WARNING: .*mm/usercopy\.c.* (?:usercopy_warn|at)",
+        C::Warning,
+        false,
+        "WARNING: bad usercopy in {frame}",
+        rip(&["usercopy", "__check"]),
+    ),
+    rule(r"WARNING: .*lib/kobject\.c.* (?:kobject_|at)", C::Warning, false, "WARNING: kobject bug in {frame}", rip(&["kobject_"])),
+    rule(
+        r"WARNING: .*fs/proc/generic\.c.* (?:proc_register|at)",
+        C::Warning,
+        false,
+        "WARNING: proc registration bug in {frame}",
+        rip(&["proc_"]),
+    ),
+    rule(
+        r"WARNING: .*lib/refcount\.c.* (?:refcount_|at)",
+        C::Warning,
+        false,
+        "WARNING: refcount bug in {frame}",
+        rip(&["refcount", "kobject_"]),
+    ),
+    rule(r"WARNING: .*mm/vmalloc\.c.*__vmalloc_node", C::Warning, false, "WARNING: zero-size vmalloc in {frame}", rip(&[])),
+    rule(
+        r"WARNING: .*mm/.*\.c.* k?.?malloc",
+        C::Warning,
+        false,
+        "WARNING: kmalloc bug in {frame}",
+        rip(&["kmalloc", "krealloc", "slab", "kmem"]),
+    ),
+    rule(
+        r"WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value",
+        C::Warning,
+        false,
+        "WARNING: kernel stack regs has bad '{1}' value",
+        NONE,
+    ),
+    rule(r"WARNING: kernel stack (?:regs|frame pointer) .* has bad", C::Warning, false, "WARNING: kernel stack regs has bad value", NONE),
+    rule(r"WARNING: (?:CPU: \d+ PID: \d+ |\[.*\] )?(?:at )?{SRC} (?:at )?{FUNC}", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    rule(r"WARNING: CPU: \d+ PID: \d+ at ", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    // Panics: those that follow another report first, then the ones that stand alone.
+    Rule {
+        follows: true,
+        ..rule(
+            r"Kernel panic - not syncing: (Fatal exception|panic_on_warn set|Fatal exception in interrupt|hung_task: blocked tasks)",
+            C::Panic,
+            true,
+            "kernel panic: {1}",
+            NONE,
+        )
+    },
+    Rule { follows: true, ..rule(r"Oops: ", C::Oops, true, "Oops in {frame}", rip(&[])) },
+    rule(
+        r"Kernel panic - not syncing: stack-protector: .* in: {FUNC}",
+        C::Panic,
+        true,
+        "kernel panic: stack is corrupted in {frame}",
+        stack(&["stack_chk"]),
+    ),
+    rule(
+        r"Kernel panic - not syncing: corrupted stack end",
+        C::Panic,
+        true,
+        "kernel panic: corrupted stack end in {frame}",
+        stack(&["schedule", "retint_kernel"]),
+    ),
+    rule(r"Kernel panic - not syncing: kernel stack overflow", C::Panic, true, "kernel stack overflow in {frame}", stack(&["bad_stack"])),
+    rule(r"Kernel panic - not syncing: (Attempted to kill init!)", C::Panic, true, "kernel panic: {1}", NONE),
+    rule(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc", C::Panic, true, "kernel panic: Couldn't open N_TTY ldisc", NONE),
+    rule(r"Kernel panic - not syncing: (.*)", C::Panic, true, "kernel panic: {1}", NONE),
+    // A bare keyword: the report's first line was cut.
+    Rule { anchored: true, ..rule(r"(BUG|WARNING|INFO):\s*$", C::Bug, false, "{1}: corrupted", NONE) },
+    Rule { anchored: true, ..rule(r"BUG: (.+)", C::Bug, false, "BUG: {1}", NONE) },
+];
+
+/// Lines that look like a start but are not a kernel report (syzkaller's ignore lists).
+const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|^(?:INFO: lockdep is turned off|INFO: Stall ended before state dump start|INFO: NMI handler|INFO: recovery required on readonly filesystem|WARNING: /etc/ssh/moduli|WARNING: workqueue cpumask|WARNING: [Tt]he mand mount option|WARNING: Unprivileged eBPF is enabled|WARNING: See https|WARNING: kernel not compiled with CPU_SRSO|BUG: no syscalls can create resource)";
+
+/// Every start contains one of these words (a unit test checks it): a line without any is
+/// no start, and a literal search (SIMD, many GB/s) says so before the set runs.
+const KEYWORDS: &[&str] = &[
+    "BUG",
+    "WARNING",
+    "INFO:",
+    "Kernel panic",
+    "general protection fault",
+    "unregister_netdevice",
+    "UBSAN:",
+    "Unable to handle kernel",
+    "stack segment:",
+    "divide",
+    "invalid opcode:",
+    "int3:",
+    "PANIC:",
+    "Internal error:",
+    "Unhandled fault:",
+    "VFS:",
+    "Oops:",
+];
+
+/// The compiled table: one keyword search for the single pass over every line, then, on
+/// the few lines that hold a keyword, the rules that contain it, in table order.
+pub struct Table {
+    gate: Regex,
+    /// Per keyword, the rules whose start contains it, in table order.
+    buckets: Vec<Vec<usize>>,
+    rules: Vec<Regex>,
+    skips: Vec<RegexSet>,
+    not_a_fault: Regex,
+}
+
+/// The one table, compiled on first use.
+pub static TABLE: LazyLock<Table> = LazyLock::new(Table::compile);
+
+/// A line that starts a report: which rule, and the rule's regex match on its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    pub rule: usize,
+}
+
+impl Table {
+    fn compile() -> Table {
+        let patterns: Vec<String> = RULES.iter().map(pattern).collect();
+        let gate = KEYWORDS.iter().map(|k| regex::escape(k)).collect::<Vec<_>>().join("|");
+        Table {
+            gate: Regex::new(&gate).expect("keywords"),
+            buckets: KEYWORDS.iter().map(|k| (0..RULES.len()).filter(|&i| RULES[i].start.contains(k)).collect()).collect(),
+            rules: patterns.iter().map(|p| Regex::new(p).expect("fault rule")).collect(),
+            skips: RULES.iter().map(|r| super::frames::skip_set(r.frames)).collect(),
+            not_a_fault: Regex::new(NOT_A_FAULT).expect("ignore list"),
+        }
+    }
+
+    /// The report `msg` (a message without prefixes) starts, if any.
+    pub fn recognise(&self, msg: &str) -> Option<Start> {
+        if msg.len() < 5 || !self.gate.is_match(msg) {
+            return None;
+        }
+        // The first rule in table order among the buckets of the keywords on the line.
+        let mut best: Option<usize> = None;
+        for m in self.gate.find_iter(msg) {
+            let k = KEYWORDS.iter().position(|k| *k == m.as_str()).expect("a keyword");
+            let limit = best.unwrap_or(usize::MAX);
+            best = self.buckets[k].iter().copied().take_while(|&i| i < limit).find(|&i| self.rules[i].is_match(msg)).or(best);
+        }
+        let rule = best?;
+        (!self.not_a_fault.is_match(msg)).then_some(Start { rule })
+    }
+
+    /// The compiled regex of rule `i`, for its groups.
+    pub fn regex(&self, i: usize) -> &Regex {
+        &self.rules[i]
+    }
+
+    /// Rule `i`'s own frames to skip, compiled.
+    pub fn skip(&self, i: usize) -> &RegexSet {
+        &self.skips[i]
+    }
+}
+
+/// A start pattern as matched: at the message's start after at most one lower-case
+/// subsystem tag (`rcu: INFO: ...`, `watchdog: BUG: soft lockup`), or, unless anchored,
+/// after a space or `[` anywhere (old kernels bracket lockdep's: `[ INFO: ... ]`).
+fn pattern(rule: &Rule) -> String {
+    let body = rule
+        .start
+        .replace("{FUNC}", r"(?P<func>[a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .replace("{SRC}", r"[a-zA-Z0-9_\-./]+\.[a-z]+:[0-9]+");
+    if rule.anchored {
+        format!(r"^(?:[a-z_]+: )?(?:{body})")
+    } else {
+        format!(r"(?:^|[\s\[])(?:{body})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(msg: &str) -> Option<C> {
+        TABLE.recognise(msg).map(|s| RULES[s.rule].class)
+    }
+
+    #[test]
+    fn every_start_has_a_keyword_so_the_gate_hides_none() {
+        for r in RULES {
+            assert!(KEYWORDS.iter().any(|k| r.start.contains(k)), "{}", r.start);
+        }
+    }
+
+    #[test]
+    fn the_table_compiles_and_specific_forms_win() {
+        assert_eq!(class("BUG: KASAN: slab-out-of-bounds in memcpy+0x1/0x2"), Some(C::Kasan));
+        assert_eq!(class("watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [kworker/1:2:87]"), Some(C::SoftLockup));
+        assert_eq!(class("rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:"), Some(C::Stall));
+        assert_eq!(class("BUG: unable to handle page fault for address: ffffffffffffffe8"), Some(C::Oops));
+        assert_eq!(class("WARNING: possible circular locking dependency detected"), Some(C::Lockdep));
+        assert_eq!(class("INFO: lockdep is turned off."), None);
+        assert_eq!(class("lab-guest: the scenario mentions BUG: in its notes"), None);
+    }
+}
