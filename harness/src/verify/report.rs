@@ -107,9 +107,13 @@ pub struct Trial {
     /// Its run directory (events.jsonl, console.log, verdict.json).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_dir: Option<String>,
-    /// Titles of the kernel faults the guest reported (panics, oopses, warnings, ...).
+    /// Kernel faults the guest reported (`kind: title`: panics, oopses, warnings, ...),
+    /// those the scenario tolerates left out: they count toward the verdict.
     #[serde(default)]
     pub faults: Vec<String>,
+    /// Faults of the kinds the scenario's `kernel.tolerate` lists: reported, not counted.
+    #[serde(default)]
+    pub tolerated_faults: Vec<String>,
 }
 
 impl Trial {
