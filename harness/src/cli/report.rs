@@ -35,7 +35,7 @@ pub enum Action {
 pub fn main(args: Args) -> Result<u8, Failure> {
     match args.action {
         Action::Merge { files, json, out } => {
-            let shares = files.iter().map(|f| read(f)).collect::<Result<Vec<_>, _>>()?;
+            let shares = files.iter().map(read).collect::<Result<Vec<_>, _>>()?;
             let v = merge::merge(&shares).map_err(Failure::usage)?;
             super::verify::emit(&v, json, out.as_deref())?;
             Ok(v.verdict.exit_code as u8)

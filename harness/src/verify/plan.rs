@@ -61,6 +61,8 @@ pub enum PlanError {
     Variant(#[from] VariantError),
     #[error("scenario `{scenario}` has {count} variants: name the buggy and the fixed one with --variants buggy,fixed")]
     NoPair { scenario: String, count: usize },
+    #[error("scenario `{scenario}`: no expectation must appear in `{buggy}` and not appear in `{fixed}`, so nothing tells the two apart")]
+    NoSignature { scenario: String, buggy: String, fixed: String },
     #[error("--fix {}: {source}", path.display())]
     FixFile { path: PathBuf, source: std::io::Error },
 }
@@ -80,10 +82,15 @@ pub fn make(loaded: &Loaded, names: Option<(&str, &str)>, fix: &FixRequest) -> R
             (b, f)
         }
     };
+    let sig = super::trial::signature(&b, &f);
+    if sig.is_empty() {
+        return Err(PlanError::NoSignature { scenario: s.name.clone(), buggy: b.name, fixed: f.name });
+    }
     let tolerate = &s.kernel.tolerate;
-    let buggy = side(Role::Buggy, b.name.clone(), b.clone(), tolerate, Vec::new(), false);
+    let at = |role, name, variant, fix, before| side(role, name, variant, &sig, tolerate, fix, before);
+    let buggy = at(Role::Buggy, b.name.clone(), b.clone(), Vec::new(), false);
     let fixed = if fix.patches.is_empty() {
-        side(Role::Fixed, f.name.clone(), f, tolerate, Vec::new(), false)
+        at(Role::Fixed, f.name.clone(), f, Vec::new(), false)
     } else {
         let paths = fix
             .patches
@@ -95,7 +102,7 @@ pub fn make(loaded: &Loaded, names: Option<(&str, &str)>, fix: &FixRequest) -> R
         patches.extend(if fix.before { b.patches.clone() } else { extra });
         let name = format!("{}+fix", f.name);
         let variant = Variant { patches, config: b.config.clone(), ..f };
-        side(Role::Fixed, name, variant, tolerate, fix.patches.iter().map(|p| p.display().to_string()).collect(), fix.before)
+        at(Role::Fixed, name, variant, fix.patches.iter().map(|p| p.display().to_string()).collect(), fix.before)
     };
     Ok(Plan { buggy, fixed })
 }
@@ -104,11 +111,12 @@ fn side(
     role: Role,
     report_name: String,
     variant: Variant,
+    signature: &[String],
     tolerate: &[crate::event::GuestFault],
     fix: Vec<String>,
     fix_before: bool,
 ) -> Side {
-    let roles = Roles::of(&variant, tolerate);
+    let roles = Roles::of(&variant, signature, tolerate);
     let kernel = KernelInfo { patches: variant.patches.clone(), fix, fix_before, key: None };
     Side { role, report_name, variant, roles, kernel }
 }
@@ -135,4 +143,47 @@ pub fn patch_files(loaded: &Loaded, side: &Side) -> Vec<PathBuf> {
 /// A short name for a patch path: its file name.
 pub fn short(path: &Path) -> String {
     path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn scenario(name: &str) -> Loaded {
+        crate::scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(name)).unwrap()
+    }
+
+    #[test]
+    fn fnhe_leak_compares_buggy_and_fixed_on_the_leak_with_each_side_its_evidence() {
+        let p = make(&scenario("fnhe-leak.yaml"), None, &FixRequest::default()).unwrap();
+        assert_eq!((p.buggy.report_name.as_str(), p.fixed.report_name.as_str()), ("buggy", "fixed"));
+        assert_eq!(p.buggy.roles.signature, ["leak-reported"]);
+        assert_eq!(
+            (p.buggy.roles.evidence.as_slice(), p.fixed.roles.evidence.as_slice()),
+            (&["race-deleted".to_string()][..], &["race-refused".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn a_fix_is_the_default_series_plus_the_patch_judged_as_the_fixed_variant() {
+        let fix = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regression/fixes/fnhe-fix-rebased.patch");
+        let p = make(&scenario("fnhe-leak.yaml"), None, &FixRequest { patches: vec![fix.clone()], before: false }).unwrap();
+        assert_eq!(p.fixed.variant.name, "fixed", "the guest resolves the fixed variant's expectations by name");
+        assert_eq!(p.fixed.report_name, "fixed+fix");
+        assert_eq!(p.fixed.variant.patches.len(), 3);
+        assert_eq!(p.fixed.variant.patches[..2], p.buggy.variant.patches[..]);
+        assert_eq!(p.fixed.variant.patches[2], fix.canonicalize().unwrap().display().to_string());
+        let before = make(&scenario("fnhe-leak.yaml"), None, &FixRequest { patches: vec![fix], before: true }).unwrap();
+        assert!(before.fixed.variant.patches[0].ends_with("fnhe-fix-rebased.patch") && before.fixed.kernel.fix_before);
+    }
+
+    #[test]
+    fn the_signature_is_what_buggy_must_show_and_fixed_must_not() {
+        let p = make(&scenario("pipe-limit.yaml"), Some(("buggy", "fixed")), &FixRequest::default()).unwrap();
+        assert!(p.buggy.roles.signature.contains(&"writer-blocked".to_string()), "{:?}", p.buggy.roles.signature);
+        assert!(!p.buggy.roles.signature.contains(&"bootstrap-completes".to_string()), "flipped the other way: not the signature");
+        assert!(matches!(make(&scenario("pipe-limit.yaml"), None, &FixRequest::default()), Err(PlanError::NoPair { .. })));
+    }
 }

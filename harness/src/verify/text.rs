@@ -25,7 +25,7 @@ pub fn render(v: &Verification) -> String {
     let _ = writeln!(out, "\n{} — {} trials per variant planned{shard}", v.scenario, v.trials_planned);
     let _ = writeln!(
         out,
-        "  {:<14} {:>9} {:>7} {:<15} {:>10} {:<24} {:<20}",
+        "  {:<20} {:>7} {:>7} {:<15} {:>10} {:<24} {:<20}",
         "variant", "seen", "rate", "95% (Wilson)", "exercised", "anchor→sig min/med/max", "trial min/med/max"
     );
     for side in &v.variants {
@@ -37,7 +37,7 @@ pub fn render(v: &Verification) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:<14} {:>9} {:>6.0}% [{:.2}, {:.2}]    {:>10} {:<24} {:<20}",
+            "  {:<20} {:>7} {:>6.0}% [{:.2}, {:.2}]    {:>10} {:<24} {:<20}",
             format!("{} ({:?})", side.name, side.role).to_lowercase(),
             format!("{}/{}", s.seen, s.counted),
             s.rate * 100.0,

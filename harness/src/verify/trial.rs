@@ -19,10 +19,23 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub fn of(variant: &Variant, tolerate: &[GuestFault]) -> Roles {
-        let ids = |evidence: bool| variant.expect.iter().filter(|e| e.evidence == evidence).map(|e| e.id.clone()).collect();
-        Roles { signature: ids(false), evidence: ids(true), tolerate: tolerate.to_vec() }
+    /// `variant`'s evidence, and the `signature` ids (see [`signature`]).
+    pub fn of(variant: &Variant, signature: &[String], tolerate: &[GuestFault]) -> Roles {
+        let evidence = variant.expect.iter().filter(|e| e.evidence).map(|e| e.id.clone()).collect();
+        Roles { signature: signature.to_vec(), evidence, tolerate: tolerate.to_vec() }
     }
+}
+
+/// The fault signature: the expectations the buggy variant says must appear and the fixed
+/// one must not (the same id, its `must` flipped); evidence never is.
+pub fn signature(buggy: &Variant, fixed: &Variant) -> Vec<String> {
+    buggy
+        .expect
+        .iter()
+        .filter(|b| !b.evidence && b.must == Must::Appear)
+        .filter(|b| fixed.expect.iter().any(|f| f.id == b.id && f.must == Must::NotAppear))
+        .map(|b| b.id.clone())
+        .collect()
 }
 
 /// The record of trial `index` from its events and report.
@@ -42,12 +55,12 @@ pub fn record(index: u32, roles: &Roles, events: &[Event], report: &RunReport, d
     let mut evidence_met = Vec::new();
     for e in events {
         match e {
-            Event::ExpectationDecided { id, must, met, since_anchor_ms, .. } if roles.signature.contains(id) => {
-                // Seen: an `appear` met, or a `not_appear` broken.
-                if (*must == Must::Appear) == *met {
-                    t.seen = true;
-                    t.since_anchor_ms = t.since_anchor_ms.or(*since_anchor_ms);
-                }
+            // Seen: an `appear` met, or a `not_appear` broken.
+            Event::ExpectationDecided { id, must, met, since_anchor_ms, .. }
+                if roles.signature.contains(id) && (*must == Must::Appear) == *met =>
+            {
+                t.seen = true;
+                t.since_anchor_ms = t.since_anchor_ms.or(*since_anchor_ms);
             }
             Event::ExpectationDecided { id, met: true, .. } if roles.evidence.contains(id) => evidence_met.push(id.clone()),
             Event::GuestFault { fault, message, .. } if !matches!(fault, GuestFault::Hang | GuestFault::Exited) => {

@@ -12,6 +12,7 @@ mod host_run;
 mod pipe_limit;
 mod support;
 mod topology;
+mod verify;
 mod vm;
 
 fn main() {
@@ -24,5 +25,6 @@ fn main() {
     trials.extend(fnhe::tests());
     trials.extend(dualstack::tests());
     trials.extend(pipe_limit::tests());
+    trials.extend(verify::tests());
     libtest_mimic::run(&args, trials).exit();
 }
