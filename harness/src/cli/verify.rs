@@ -90,11 +90,17 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     let v = runtime.block_on(async {
         let (events, _rx) = EventSink::channel();
         let (stop, signals) = signals::stop_on_signals(events);
-        let v = verify::run(&loaded, &plan, &settings, &|name, t| eprintln!("{}", text::trial_line(name, t)), stop).await;
+        let v = verify::run(&loaded, &plan, &settings, &|name, t| eprintln!("{}", text::trial_line(name, t)), stop.clone()).await;
         signals.abort();
-        v
+        (v, stop.is_cancelled())
     });
+    let (v, interrupted) = v;
     emit(&v, args.json, args.out.as_deref())?;
+    if interrupted {
+        // The trials that ran are reported, but a verdict over a cut-short plan is none.
+        eprintln!("lab verify: interrupted after {} trials: no verdict", v.variants.iter().map(|s| s.summary.trials).sum::<u32>());
+        return Ok(super::exit::INFRA);
+    }
     Ok(v.verdict.exit_code as u8)
 }
 
