@@ -5,11 +5,13 @@ mod clean;
 mod doctor;
 mod kernel;
 mod list;
+mod report;
 mod run;
 mod scenario_arg;
 mod shell;
 mod signals;
 mod triage;
+mod verify;
 mod vm_args;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +69,8 @@ pub enum Verb {
     Shell(shell::Args),
     Doctor(doctor::Args),
     Triage(triage::Args),
+    Verify(verify::Args),
+    Report(report::Args),
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -79,5 +83,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Verb::Shell(a) => shell::main(a),
         Verb::Doctor(a) => doctor::main(a),
         Verb::Triage(a) => triage::main(a),
+        Verb::Verify(a) => verify::main(a),
+        Verb::Report(a) => report::main(a),
     }
 }

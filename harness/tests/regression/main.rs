@@ -15,6 +15,7 @@ mod pipe_limit;
 mod support;
 mod topology;
 mod triage;
+mod verify;
 mod vm;
 
 fn main() {
@@ -30,5 +31,6 @@ fn main() {
     trials.extend(fd_vanish::tests());
     trials.extend(fuse_restart::tests());
     trials.extend(triage::tests());
+    trials.extend(verify::tests());
     libtest_mimic::run(&args, trials).exit();
 }
