@@ -162,7 +162,7 @@ mod tests {
         assert_eq!(p.buggy.roles.signature, ["leak-reported"]);
         assert_eq!(
             (p.buggy.roles.evidence.as_slice(), p.fixed.roles.evidence.as_slice()),
-            (&["race-deleted".to_string()][..], &["race-refused".to_string()][..])
+            (&["race-leaked".to_string()][..], &["race-refused".to_string()][..])
         );
     }
 
