@@ -11,6 +11,7 @@ pub mod console;
 pub mod error;
 pub mod guest;
 pub mod kernel;
+pub mod kmsg_port;
 pub mod options;
 pub mod prepare;
 pub mod qemu;

@@ -232,13 +232,21 @@ fn short_run() -> Result<(), Failed> {
         "the guest's expectation_decided",
     )?;
     run.ensure(run.faults().is_empty(), "no guest fault")?;
-    let kinds: Vec<&str> = ["console.log", "events.jsonl", "verdict.json", "kernel.config", "patches.txt", "qemu.log"]
+    let kinds: Vec<&str> = ["console.log", "kmsg.log", "events.jsonl", "verdict.json", "kernel.config", "patches.txt", "qemu.log"]
         .into_iter()
         .filter(|f| !run.dir.join(f).is_file())
         .collect();
     run.ensure(kinds.is_empty(), &format!("artifacts missing: {kinds:?}"))?;
     let jsonl = std::fs::read_to_string(run.dir.join("events.jsonl"))?;
     run.ensure(jsonl.lines().count() == run.events.len(), "events.jsonl holds every event")?;
+    // The whole kernel log: the debug-level line (priority 15 = facility user, level 7) is
+    // there, the console (loglevel) never printed it, and boot records are there too.
+    let kmsg = std::fs::read_to_string(run.dir.join("kmsg.log"))?;
+    let console = std::fs::read_to_string(run.dir.join("console.log"))?;
+    let debug = kmsg.lines().find(|l| l.ends_with("] lab-test: a debug-level line"));
+    run.ensure(debug.is_some_and(|l| l.starts_with("<15>[")), &format!("kmsg.log holds the debug line at level 7: {debug:?}"))?;
+    run.ensure(!console.contains("lab-test: a debug-level line"), "the console did not print it (below loglevel)")?;
+    run.ensure(kmsg.lines().next().is_some_and(|l| l.contains("Linux version")), "kmsg.log starts at boot")?;
     eprintln!("vm short run: agent up after {:?} ms, whole run {:?}", run.boot_ms(), run.took);
     Ok(())
 }
