@@ -5,6 +5,7 @@ mod clean;
 mod doctor;
 mod kernel;
 mod list;
+mod report_args;
 mod run;
 mod scenario_arg;
 mod shell;

@@ -1,15 +1,18 @@
 //! The regression suite: real kernels, real netlink, real /dev/kmsg — nothing faked.
 //!
-//! One module per area, each returning its trials; tests that need root or a built kernel
-//! say so and are ignored where those are missing, never passed.
+//! One module per area, each returning its trials, plus one trial per scenario x variant
+//! discovered from `scenarios/` (`scenarios.rs`). A trial that needs root or a kernel fails
+//! with the reason where those are missing — never passes — unless
+//! `LAB_TEST_SKIP_UNAVAILABLE=1` explicitly skips it (`support::gated`).
 
 use libtest_mimic::{Arguments, Trial};
 
 mod accel;
-mod dualstack;
 mod fnhe;
 mod host_run;
 mod pipe_limit;
+mod reports;
+mod scenarios;
 mod support;
 mod topology;
 mod vm;
@@ -22,7 +25,8 @@ fn main() {
     trials.extend(vm::tests());
     trials.extend(accel::tests());
     trials.extend(fnhe::tests());
-    trials.extend(dualstack::tests());
     trials.extend(pipe_limit::tests());
+    trials.extend(reports::tests());
+    trials.extend(scenarios::tests());
     libtest_mimic::run(&args, trials).exit();
 }

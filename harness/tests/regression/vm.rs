@@ -2,8 +2,8 @@
 //! run that outlives its deadline, and a short run carried out inside the guest.
 //!
 //! The kernel: `$LAB_TEST_KERNEL` (a bzImage), else the base-config build from the kernel
-//! cache (built on first use, ~6 min on 2 cores). Without either the trials are ignored
-//! with the reason as their kind. The guest's init is the `lab` binary cargo built for this
+//! cache (built on first use, ~6 min on 2 cores). Without either (or without root) the
+//! trials fail with the reason, unless explicitly skipped (`support::gated`). The guest's init is the `lab` binary cargo built for this
 //! test run, so its `main` must hand over to `lab::vm::guest::guest_main` (see `vm::guest`).
 
 use std::path::{Path, PathBuf};
@@ -26,17 +26,17 @@ pub fn tests() -> Vec<Trial> {
     ]
 }
 
-/// A trial that boots a kernel: ignored, with the reason as its kind, where none can be had.
+/// A trial that boots a kernel: fails with the reason where none can be had, unless
+/// explicitly skipped (see [`crate::support::gated`]).
 pub fn vm_trial(name: &str, f: fn() -> Result<(), Failed>) -> Trial {
-    let t = Trial::test(name, f);
-    match unavailable() {
-        None => t,
-        Some(why) => t.with_ignored_flag(true).with_kind(why),
-    }
+    crate::support::gated(name, unavailable(), f)
 }
 
-/// Why no kernel can be had, decided without building anything.
+/// Why no kernel can be booted here, decided without building anything.
 pub fn unavailable() -> Option<String> {
+    if !crate::support::is_root() {
+        return Some("needs root".into());
+    }
     if which("qemu-system-x86_64").is_none() {
         return Some("needs qemu-system-x86_64".into());
     }
