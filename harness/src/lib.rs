@@ -26,4 +26,5 @@ pub mod scenario;
 pub mod steps;
 pub mod sys;
 pub mod topology;
+pub mod verify;
 pub mod vm;
