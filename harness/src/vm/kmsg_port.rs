@@ -57,11 +57,8 @@ impl KmsgCopier {
             move |source| KmsgPortError::Open { what, source }
         };
         let port = OpenOptions::new().write(true).open(&port_path).map_err(open_err(&port_path))?;
-        let kmsg = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open("/dev/kmsg")
-            .map_err(open_err(Path::new("/dev/kmsg")))?;
+        let kmsg =
+            OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg").map_err(open_err(Path::new("/dev/kmsg")))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
