@@ -16,6 +16,10 @@ packages=(
   # Container runtime for `container` steps (pipe-limit: Debian 12's runc 1.1.5); its
   # rootfs is busybox-static (above).
   runc
+  # Reports: the HTML page is opened in headless Chromium by the regression suite; the KTAP
+  # report is read back by the kernel's own KUnit parser (python3); ci/check-ci validates
+  # the CI files with check-jsonschema, installed with pip into a venv.
+  chromium python3 python3-venv
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -9,6 +9,7 @@ pub mod junit;
 pub mod ktap;
 pub mod report;
 pub mod timeline;
+pub mod verification;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 

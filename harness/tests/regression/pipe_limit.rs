@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::support::{ensure, host_lock, lab, repo, root_trial, sysctl};
+use crate::support::{ensure, host_lock, lab, root_trial, sysctl};
 
 const SOFT: &str = "fs.pipe-user-pages-soft";
 
