@@ -56,6 +56,15 @@ pub fn write(report: &Report, dir: Option<&Path>, outputs: &Outputs) -> Result<V
     Ok(targets.into_iter().map(|(p, _)| p).collect())
 }
 
+/// [`write`] for a verification (`lab verify`, `lab report merge`).
+pub fn write_verification(
+    v: &crate::verify::report::Verification,
+    dir: Option<&Path>,
+    outputs: &Outputs,
+) -> Result<Vec<PathBuf>, WriteError> {
+    write(&super::verification::report(v), dir, outputs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,7 +164,13 @@ pub fn leaked_stack(kmsg: &str, decisions: &[Decision]) -> Vec<String> {
     let Some(sig) = decisions.iter().find_map(|d| d.observation.as_ref()) else {
         return Vec::new();
     };
-    let strip = |l: &str| l.split_once("] ").map_or(l.to_string(), |(_, t)| t.to_string());
+    // `kmsg.log` keeps a record on one line, its newlines escaped (ref_tracker prints its
+    // header and frames as one record); the record's prefix is `<prio>[time] `.
+    let kmsg = kmsg.replace("\\x0a", "\n");
+    let strip = |l: &str| match l.split_once("] ") {
+        Some((head, text)) if head.starts_with('<') => text.to_string(),
+        _ => l.to_string(),
+    };
     let mut lines = kmsg.lines().map(strip).skip_while(|l| l.trim() != sig.detail.trim());
     if lines.next().is_none() {
         return Vec::new();
@@ -267,5 +273,12 @@ pub(crate) mod tests {
         assert_eq!(stack.len(), 3, "{stack:?}");
         assert!(stack[0].starts_with("ref_tracker:") && stack[2].contains("rt_dst_alloc"));
         assert!(leaked_stack("<6>[ 1.0] boot\n", &d).is_empty());
+        // As kmsg.log has it: one record, newlines escaped.
+        let one = "<3>[ 61.2] unregister_netdevice: waiting for cli-veth to become free. Usage count = 2\n\
+                   <3>[ 61.2] ref_tracker: netdev@0000 has 1/1 users at\\x0a     dst_init+0x4a/0x130\\x0a     ip_route_output_flow+0x1f/0x60\n";
+        assert_eq!(
+            leaked_stack(one, &d),
+            ["ref_tracker: netdev@0000 has 1/1 users at", "     dst_init+0x4a/0x130", "     ip_route_output_flow+0x1f/0x60"]
+        );
     }
 }

@@ -132,18 +132,17 @@ pub fn run_vm_with(scenario: &str, tune: impl FnOnce(VmOptions) -> VmOptions) ->
 }
 
 /// A VM run of the scenario at `path` (as `variant`, else its default) through the library's
-/// one entry point: this test run's `lab` as the guest's init, a run directory of its own,
-/// then `tune`. Checks that the verdict came last and no QEMU is left.
+/// one entry point: this test run's `lab` as the guest's init, a run directory of its own
+/// (under `$LAB_RUNS` when set, kept), then `tune`. Checks that the verdict came last and no QEMU is left.
 pub fn run_file(path: &Path, variant: Option<&str>, tune: impl FnOnce(VmOptions) -> VmOptions) -> Result<Run, Failed> {
     let _g = vm_lock();
     let loaded = lab::scenario::load(path).map_err(|e| e.to_string())?;
     let variant = lab::scenario::Variant::resolve(&loaded.scenario, variant).map_err(|e| e.to_string())?;
     let runs = tempfile::tempdir()?;
-    let opts = tune(VmOptions {
-        lab_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_lab"))),
-        runs_dir: Some(runs.path().to_path_buf()),
-        ..VmOptions::default()
-    });
+    // `LAB_RUNS` set (CI uploads it): the run directory is kept there; else a temporary one.
+    let runs_dir = std::env::var_os("LAB_RUNS").map_or_else(|| runs.path().to_path_buf(), PathBuf::from);
+    let opts =
+        tune(VmOptions { lab_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_lab"))), runs_dir: Some(runs_dir), ..VmOptions::default() });
     let rt = tokio::runtime::Runtime::new()?;
     let t0 = Instant::now();
     let (report, events) = rt.block_on(async {
