@@ -14,7 +14,7 @@ use quick_xml::escape::escape;
 use super::report::{passed, Rate, Report, TrialRecord};
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}td:first-child{white-space:nowrap}\
 .pass{color:#176b2c}.fail{color:#b3261e}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:12px}\
 section.trial{border-top:1px solid #ccc;margin-top:1.5em}h1 .label{padding:.1em .4em;border-radius:4px}\
 .verdict-pass{background:#d7f5dd}.verdict-fail{background:#fbdcd9}";

@@ -118,8 +118,10 @@ impl TrialRecord {
                 self.scenario.clone_from(scenario);
                 self.variant.clone_from(variant);
             }
-            Event::StepFinished { at_ms, step, ok, summary, .. } => {
-                self.steps.push(StepLine { at_ms: *at_ms, step: step.clone(), ok: *ok, summary: summary.clone() });
+            Event::StepFinished { at_ms, step, kind, id, ok, summary, .. } => {
+                // `churn (mtu_churn)`, or `#3 sysctl` for a step without an id.
+                let step = id.as_ref().map_or_else(|| format!("#{step} {kind}"), |id| format!("{id} ({kind})"));
+                self.steps.push(StepLine { at_ms: *at_ms, step, ok: *ok, summary: summary.clone() });
                 self.took_ms = self.took_ms.max(*at_ms);
             }
             Event::ExpectationDecided { at_ms, id, met, reason, observation, since_anchor_ms, .. } => {
@@ -276,6 +278,12 @@ pub(crate) mod tests {
         // As kmsg.log has it: one record, newlines escaped.
         let one = "<3>[ 61.2] unregister_netdevice: waiting for cli-veth to become free. Usage count = 2\n\
                    <3>[ 61.2] ref_tracker: netdev@0000 has 1/1 users at\\x0a     dst_init+0x4a/0x130\\x0a     ip_route_output_flow+0x1f/0x60\n";
+        // As 6.1 writes it: a header record, then one record per frame.
+        let six_one = "<0>[ 47.7] unregister_netdevice: waiting for cli-veth to become free. Usage count = 2\n\
+                       <3>[ 47.7] leaked reference.\n<4>[ 47.7]  dst_init+0x3e/0xc3\n<4>[ 47.7]  rt_dst_alloc+0x2a/0xa9\n\
+                       <3>[ 47.7] leaked reference.\n<4>[ 47.7]  dst_init+0x3e/0xc3\n<6>[ 48.0] IPv4: later\n";
+        let want = ["leaked reference.", " dst_init+0x3e/0xc3", " rt_dst_alloc+0x2a/0xa9", "leaked reference.", " dst_init+0x3e/0xc3"];
+        assert_eq!(leaked_stack(six_one, &d), want);
         assert_eq!(
             leaked_stack(one, &d),
             ["ref_tracker: netdev@0000 has 1/1 users at", "     dst_init+0x4a/0x130", "     ip_route_output_flow+0x1f/0x60"]
