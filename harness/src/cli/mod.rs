@@ -6,10 +6,12 @@ mod doctor;
 mod kernel;
 mod list;
 mod report_args;
+mod report;
 mod run;
 mod scenario_arg;
 mod shell;
 mod signals;
+mod verify;
 mod vm_args;
 
 use clap::{Parser, Subcommand};
@@ -66,6 +68,8 @@ pub enum Verb {
     Kernel(kernel::Args),
     Shell(shell::Args),
     Doctor(doctor::Args),
+    Verify(verify::Args),
+    Report(report::Args),
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -77,5 +81,7 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Verb::Kernel(a) => kernel::main(a),
         Verb::Shell(a) => shell::main(a),
         Verb::Doctor(a) => doctor::main(a),
+        Verb::Verify(a) => verify::main(a),
+        Verb::Report(a) => report::main(a),
     }
 }

@@ -128,7 +128,8 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     if teardown.problems.is_empty() {
         env.ledger.clone().finish();
     }
-    verdict(step_result, decisions, notes)
+    let evidence: Vec<&str> = env.variant.expect.iter().filter(|e| e.evidence).map(|e| e.id.as_str()).collect();
+    verdict(step_result, decisions, &evidence, notes)
 }
 
 /// Plans and applies the topology and says so; on failure, puts back what was changed.
@@ -196,9 +197,17 @@ async fn collect(mut watchers: tokio::task::JoinSet<(String, Decision)>) -> Vec<
     out
 }
 
-fn verdict(steps: Result<(), StepsFailed>, decisions: Vec<(String, Decision)>, notes: Vec<String>) -> RunReport {
+/// The run's verdict. Missing evidence (`evidence: true` expectations not seen) is NOT MET
+/// and said first: a run that never entered the race must not read as a pass.
+fn verdict(steps: Result<(), StepsFailed>, decisions: Vec<(String, Decision)>, evidence: &[&str], notes: Vec<String>) -> RunReport {
     if let Err(e) = steps {
         return RunReport { outcome: Outcome::Error, summary: format!("the scenario could not be carried out: {e}"), notes };
+    }
+    let missing: Vec<String> =
+        decisions.iter().filter(|(id, d)| !d.met && evidence.contains(&id.as_str())).map(|(id, d)| format!("{id}: {}", d.reason)).collect();
+    if !missing.is_empty() {
+        let summary = format!("race not exercised — evidence missing: {}", missing.join("; "));
+        return RunReport { outcome: Outcome::NotMet, summary, notes };
     }
     let failed: Vec<String> = decisions.iter().filter(|(_, d)| !d.met).map(|(id, d)| format!("{id}: {}", d.reason)).collect();
     let (outcome, summary) = if failed.is_empty() {
@@ -207,4 +216,24 @@ fn verdict(steps: Result<(), StepsFailed>, decisions: Vec<(String, Decision)>, n
         (Outcome::NotMet, format!("expectation not met — {}", failed.join("; ")))
     };
     RunReport { outcome, summary, notes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decided(id: &str, met: bool) -> (String, Decision) {
+        (id.to_string(), Decision { met, reason: format!("{id} reason"), since_anchor_ms: None })
+    }
+
+    #[test]
+    fn missing_evidence_is_not_met_and_says_the_race_was_not_exercised() {
+        let r = verdict(Ok(()), vec![decided("leak", true), decided("refused", false)], &["refused"], Vec::new());
+        assert_eq!(r.outcome, Outcome::NotMet);
+        assert!(r.summary.starts_with("race not exercised"), "{}", r.summary);
+        let r = verdict(Ok(()), vec![decided("leak", true), decided("refused", true)], &["refused"], Vec::new());
+        assert_eq!(r.outcome, Outcome::Met);
+        let r = verdict(Ok(()), vec![decided("leak", false), decided("refused", true)], &["refused"], Vec::new());
+        assert!(r.outcome == Outcome::NotMet && r.summary.starts_with("expectation not met"), "{}", r.summary);
+    }
 }

@@ -295,6 +295,9 @@ pub struct ExpectEntry {
     pub within: Duration,
     /// Only in these variants; `None`: in every variant.
     pub variants: Option<Vec<String>>,
+    /// Evidence that the race was exercised, not the fault signature: a run where it is not
+    /// seen is "race not exercised" (NOT MET), and `lab verify` does not count it.
+    pub evidence: bool,
     pub condition: ConditionKind,
 }
 
@@ -308,7 +311,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExpectEntry, A::Error> {
                 let (mut id, mut must, mut after, mut within, mut condition) = (None, Must::Appear, None, None, None);
-                let mut variants = None;
+                let (mut variants, mut evidence) = (None, false);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "id" => id = Some(map.next_value()?),
@@ -316,6 +319,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                         "after" => after = Some(map.next_value()?),
                         "within" => within = Some(map.next_value::<HumanDuration>()?.0),
                         "variants" => variants = Some(map.next_value()?),
+                        "evidence" => evidence = map.next_value()?,
                         k => {
                             condition = Some(read_kind(
                                 k,
@@ -323,7 +327,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                                 condition,
                                 ConditionKind::from_map_value,
                                 ConditionKind::NAMES,
-                                &["id", "must", "after", "within", "variants"],
+                                &["id", "must", "after", "within", "variants", "evidence"],
                             )?)
                         }
                     }
@@ -334,6 +338,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                     after,
                     within: within.ok_or_else(|| de::Error::missing_field("within"))?,
                     variants,
+                    evidence,
                     condition: condition.ok_or_else(|| missing_kind::<A::Error>(ConditionKind::NAMES))?,
                 })
             }

@@ -247,3 +247,16 @@ fn unknown_state_and_missing_bounds() {
     one_pipes("at_most: 8192 }", "}", 23, "expect[1].pipe_size", "give `equals`, `at_most` or `at_least`");
     one_pipes("wchan: [pipe_write", "state: Q, wchan: [pipe_write", 19, "expect[0].process_state.state", "not a process state letter");
 }
+
+#[test]
+fn evidence_must_appear() {
+    one("    within: 5s\n", "    within: 5s\n    evidence: true\n    must: not_appear\n", 23, "expect[0].must", "must `appear`");
+    let ok = GOOD.replacen("    within: 5s\n", "    within: 5s\n    evidence: true\n", 1);
+    let loaded = load_str(&ok, Path::new("t.yaml")).unwrap();
+    assert!(loaded.expect[0].evidence);
+}
+
+#[test]
+fn a_variant_cannot_turn_evidence_into_an_absence() {
+    one_pipes("  - id: blocked\n", "  - id: blocked\n    evidence: true\n", 29, "variants.fixed.expect.blocked.must", "is evidence");
+}

@@ -29,7 +29,26 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
     check_expectations(scenario, &scope, &mut problems);
     check_variants(scenario, &scope, &mut problems);
     check_variant_lists(scenario, &ids, &mut problems);
+    check_evidence(scenario, &mut problems);
     problems
+}
+
+/// Evidence is a sighting: an `evidence: true` expectation must appear, in every variant.
+fn check_evidence(s: &Scenario, out: &mut Vec<Problem>) {
+    use super::model::Must;
+    for (i, e) in s.expect.iter().enumerate().filter(|(_, e)| e.evidence) {
+        if e.must == Must::NotAppear {
+            out.push(Problem::new(format!("expect[{i}].must"), "an `evidence: true` expectation is something seen: it must `appear`"));
+        }
+        for (name, v) in &s.variants {
+            if v.expect.get(&e.id).and_then(|o| o.must) == Some(Must::NotAppear) {
+                out.push(Problem::new(
+                    format!("variants.{name}.expect.{}.must", e.id),
+                    format!("`{}` is evidence (something seen): a variant cannot make it `not_appear`", e.id),
+                ));
+            }
+        }
+    }
 }
 
 /// A step id where it is written, and the variants it runs in (`None`: all).

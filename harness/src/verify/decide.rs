@@ -48,8 +48,8 @@ fn reasons(verdict: Verdict, c: &Counts) -> Vec<String> {
     }
     if f.counted == 0 {
         out.push(format!("no fixed trial exercised the race (0/{} with its evidence): absence proves nothing", f.completed));
-    } else if f.exercised < f.completed {
-        out.push(format!("{} of {} fixed trials did not exercise the race and do not count", f.completed - f.exercised, f.completed));
+    } else if f.counted < f.completed {
+        out.push(format!("{} of {} fixed trials did not exercise the race and do not count", f.completed - f.counted, f.completed));
     }
     let (bl, fh) = (b.interval.low, f.interval.high);
     if b.counted == 0 {

@@ -15,6 +15,7 @@ mod reports;
 mod scenarios;
 mod support;
 mod topology;
+mod verify;
 mod vm;
 
 fn main() {
@@ -28,5 +29,6 @@ fn main() {
     trials.extend(pipe_limit::tests());
     trials.extend(reports::tests());
     trials.extend(scenarios::tests());
+    trials.extend(verify::tests());
     libtest_mimic::run(&args, trials).exit();
 }

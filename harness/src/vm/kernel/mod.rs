@@ -82,6 +82,22 @@ impl KernelError {
 }
 
 /// `$LAB_CACHE`, else `/var/cache/lab`: outside the clone so later runs and CI reuse builds.
+pub use patches::{describe_failure, touched_paths};
+
+/// A file of the unpatched Debian source, `rel` to its top (`net/ipv4/route.c`), unpacking
+/// the tree if needed. The shared tree may carry a series: a file it touched is read from
+/// the copy saved before patching.
+pub fn pristine_file(base: &str, rel: &str) -> Result<Option<Vec<u8>>, KernelError> {
+    let src = source::unpacked(&cache_dir(), base, &source::package_version(base)?)?;
+    let saved = src.join(patches::ORIGINALS).join(rel);
+    let path = if saved.is_file() { saved } else { src.join(rel) };
+    match std::fs::read(&path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(KernelError::io(&path, e)),
+    }
+}
+
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("LAB_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/lab"))
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::KernelError;
 
 const STATE: &str = ".lab-patches.json";
-const ORIGINALS: &str = ".lab-orig";
+pub(super) const ORIGINALS: &str = ".lab-orig";
 
 /// What is applied to the tree now.
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]

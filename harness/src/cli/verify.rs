@@ -1,0 +1,113 @@
+//! `lab verify`: run trials of a buggy and a fixed kernel and say whether a fix is verified.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use super::{scenario_arg, signals, vm_args::VmArgs, Failure};
+use lab::event::EventSink;
+use lab::verify::plan::{self, FixRequest};
+use lab::verify::report::{Shard, Verification};
+use lab::verify::{self, fix, text, RunSettings};
+
+/// Verify a fix: the buggy kernel must show the signature, the fixed one must not, with the
+/// race exercised, over several trials.
+///
+/// Exit codes: 0 FIX VERIFIED, 1 FIX NOT VERIFIED, 4 INCONCLUSIVE, 2 scenario or usage error
+/// (a --fix that does not apply), 3 infrastructure error.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario name (in scenarios/) or path to a YAML file.
+    pub scenario: String,
+    /// A fix to verify: the fixed side becomes the default variant's series plus these
+    /// patches (repeatable), judged by the fixed variant's expectations.
+    #[arg(long, value_name = "PATCH")]
+    pub fix: Vec<PathBuf>,
+    /// Put the --fix patches before the series instead of after.
+    #[arg(long, requires = "fix")]
+    pub fix_before: bool,
+    /// Trials per variant.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub trials: u32,
+    /// The buggy and the fixed variant, in that order; default: the default variant and the other one.
+    #[arg(long, value_name = "BUGGY,FIXED", value_parser = parse_pair)]
+    pub variants: Option<(String, String)>,
+    /// Run only share I of N of the trials (for a CI matrix); join the shares with `lab report merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+    /// Print the verification as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the verification as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub vm: VmArgs,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains(',') => Ok((a.into(), b.into())),
+        _ => Err("give two variants: buggy,fixed".into()),
+    }
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let (i, n) = s.split_once('/').ok_or("give the share as I/N, like 2/4")?;
+    let (index, count) = (i.parse::<u32>().map_err(|e| e.to_string())?, n.parse::<u32>().map_err(|e| e.to_string())?);
+    if count == 0 || index == 0 || index > count {
+        return Err(format!("{s}: I must be 1..=N"));
+    }
+    Ok(Shard { index, count })
+}
+
+pub fn main(args: Args) -> Result<u8, Failure> {
+    let file = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
+    let loaded = lab::scenario::load(&file).map_err(Failure::usage)?;
+    let names = args.variants.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
+    let request = FixRequest { patches: args.fix.clone(), before: args.fix_before };
+    let mut plan = plan::make(&loaded, names, &request).map_err(Failure::usage)?;
+    if !args.fix.is_empty() {
+        let series = plan::patch_files(&loaded, &plan.fixed);
+        let fixes: Vec<PathBuf> = args.fix.iter().filter_map(|p| p.canonicalize().ok()).collect();
+        match fix::check_applies(&loaded.scenario.kernel.base, &series, &fixes, args.fix_before) {
+            Ok(()) => {}
+            Err(e @ (fix::FixError::DoesNotApply(_) | fix::FixError::Series { .. })) => return Err(Failure::usage(e)),
+            Err(e) => return Err(Failure::infra(e)),
+        }
+    }
+    super::run::need_root("verify")?;
+    eprintln!(
+        "lab verify {}: building or finding the kernels of {} and {}",
+        loaded.scenario.name, plan.buggy.report_name, plan.fixed.report_name
+    );
+    plan::build_kernels(&loaded, &mut plan, &|_, _| {}).map_err(|e| match e {
+        lab::vm::kernel::KernelError::PatchFailed { .. } => Failure::usage(e),
+        e => Failure::infra(e),
+    })?;
+    let settings = RunSettings { trials: args.trials, shard: args.shard, vm: args.vm.options() };
+    let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
+    let v = runtime.block_on(async {
+        let (events, _rx) = EventSink::channel();
+        let (stop, signals) = signals::stop_on_signals(events);
+        let v = verify::run(&loaded, &plan, &settings, &|name, t| eprintln!("{}", text::trial_line(name, t)), stop).await;
+        signals.abort();
+        v
+    });
+    emit(&v, args.json, args.out.as_deref())?;
+    Ok(v.verdict.exit_code as u8)
+}
+
+/// Prints the verification (table or JSON) and writes the JSON file if asked.
+pub fn emit(v: &Verification, json: bool, out: Option<&std::path::Path>) -> Result<(), Failure> {
+    let text_json = serde_json::to_string_pretty(v).map_err(Failure::infra)?;
+    if let Some(path) = out {
+        std::fs::write(path, &text_json).map_err(|e| Failure::infra(anyhow!("{}: {e}", path.display())))?;
+    }
+    if json {
+        println!("{text_json}");
+    } else {
+        print!("{}", text::render(v));
+    }
+    Ok(())
+}
