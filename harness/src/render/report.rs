@@ -159,8 +159,12 @@ impl TrialRecord {
     }
 }
 
-/// The stack the kernel prints after the signature line: with the reference tracker, the
-/// `ref_tracker:` block and its frames. Looked for in the whole kernel log, after the first
+/// Lines of leaked-reference stacks kept at most (a leak of several references prints one
+/// stack each).
+const MAX_STACK_LINES: usize = 64;
+
+/// The stack the kernel prints after the signature line: with the reference tracker
+/// (`CONFIG_NET_DEV_REFCNT_TRACKER`), each leaked reference's header and frames. Looked for in the whole kernel log, after the first
 /// observed line; empty when none follows.
 pub fn leaked_stack(kmsg: &str, decisions: &[Decision]) -> Vec<String> {
     let Some(sig) = decisions.iter().find_map(|d| d.observation.as_ref()) else {
@@ -177,12 +181,10 @@ pub fn leaked_stack(kmsg: &str, decisions: &[Decision]) -> Vec<String> {
     if lines.next().is_none() {
         return Vec::new();
     }
-    // Frames are indented under their `ref_tracker:` header.
-    lines
-        .skip_while(|l| !l.starts_with("ref_tracker:"))
-        .take_while(|l| l.starts_with("ref_tracker:") || l.starts_with(' '))
-        .take(40)
-        .collect()
+    // 6.1 prints `leaked reference.` and then one record per frame, indented; other
+    // versions a `ref_tracker: ... users at` record with the frames inside it.
+    let header = |l: &str| l.starts_with("leaked reference") || l.starts_with("ref_tracker:");
+    lines.skip_while(|l| !header(l)).take_while(|l| header(l) || l.starts_with(' ')).take(MAX_STACK_LINES).collect()
 }
 
 /// A report of trials without rates (a `lab run`): the title is the scenario.
