@@ -19,6 +19,10 @@ packages=(
   # FUSE daemons for `fuse_daemon` steps (fuse-restart): Debian's fuse2fs (libfuse2) and its
   # image tool mke2fs (e2fsprogs); fuse3 for fusermount3 when debugging by hand.
   fuse2fs e2fsprogs fuse3
+  # Reports: the HTML page is opened in headless Chromium by the regression suite; the KTAP
+  # report is read back by the kernel's own KUnit parser (python3); ci/check-ci validates
+  # the CI files with check-jsonschema, installed with pip into a venv.
+  chromium python3 python3-venv
 )
 missing=()
 for p in "${packages[@]}"; do

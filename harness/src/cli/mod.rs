@@ -6,6 +6,7 @@ mod doctor;
 mod kernel;
 mod list;
 mod report;
+mod report_args;
 mod run;
 mod scenario_arg;
 mod shell;

@@ -2,9 +2,10 @@
 
 use anyhow::anyhow;
 
-use super::{exit, scenario_arg, signals, vm_args::VmArgs, Failure};
+use super::{exit, report_args::ReportArgs, scenario_arg, signals, vm_args::VmArgs, Failure};
 use lab::backend::{self, Backend};
-use lab::event::EventSink;
+use lab::event::{Event, EventSink};
+use lab::render::report::{of_trials, TrialRecord};
 use lab::render::{self, Format};
 
 /// Run a scenario: build its topology, drive its steps, check its expectations.
@@ -30,6 +31,8 @@ pub struct Args {
     pub verbose: bool,
     #[command(flatten)]
     pub vm: VmArgs,
+    #[command(flatten)]
+    pub reports: ReportArgs,
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
@@ -42,7 +45,7 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     };
     let backend = if args.host { Backend::Host } else { Backend::Vm(args.vm.options()) };
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
-    let report = runtime.block_on(async {
+    let (report, events) = runtime.block_on(async {
         let (events, rx) = EventSink::channel();
         let renderer = tokio::spawn(render::render(format, rx, |_| {}));
         let (stop, signals) = signals::stop_on_signals(events.clone());
@@ -50,10 +53,20 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         // The signal watcher holds a sink: end it, so the renderer sees the last event.
         signals.abort();
         let _ = signals.await;
-        let _ = renderer.await;
-        report
+        let events = renderer.await.unwrap_or_default();
+        (report, events)
     });
+    write_reports(&loaded.scenario.name, &variant.name, &events, &args.reports)?;
     Ok(report.outcome.exit_code() as u8)
+}
+
+/// The file reports of this run: into its run directory (a VM run has one) and where the
+/// flags say.
+fn write_reports(scenario: &str, variant: &str, events: &[Event], args: &ReportArgs) -> Result<(), Failure> {
+    let trial = TrialRecord::from_events(scenario, variant, 1, events);
+    let dir = trial.dir.clone();
+    render::files::write(&of_trials(scenario, vec![trial]), dir.as_deref(), &args.outputs()).map_err(Failure::infra)?;
+    Ok(())
 }
 
 /// Most verbs create namespaces or read /dev/kmsg: say so plainly instead of failing later.

@@ -1,7 +1,15 @@
-//! Renderers: print the run's events. They never decide a verdict; they show it.
+//! Renderers: print the run's events (timeline, JSON lines) and write the file reports
+//! (`junit`, `ktap`, `html` of a [`report::Report`], by `files`). They never decide a
+//! verdict; they show it.
 
+pub mod files;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod ktap;
+pub mod report;
 pub mod timeline;
+pub mod verification;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 

@@ -1,7 +1,9 @@
 //! The run directory: everything a VM run leaves for a person to read afterwards.
 //!
 //! `$LAB_RUNS/<UTC time>-<scenario>-<variant>/`, else under `<cache_dir>/runs/`:
-//! `console.log` (the guest console, whole), `events.jsonl` (every event, host and guest),
+//! `console.log` (the guest console, whole), `kmsg.log` (the guest's whole kernel log, every
+//! level, as `dmesg -r` prints it: written by QEMU from the port [`super::kmsg_port`]
+//! copies to), `events.jsonl` (every event, host and guest),
 //! `kernel.config` (the merged config the kernel was built with), `patches.txt` (the
 //! patches applied, with their sha256), `verdict.json`, `qemu.log` (QEMU's own stderr and
 //! its command line), `kernel-build.log` when a build ran.

@@ -59,8 +59,8 @@ pub struct Running {
     _socket_dir: Option<tempfile::TempDir>,
 }
 
-/// Starts QEMU for `prepared` under `accel`, its console to `console.log` and its stderr to
-/// `qemu.log` in `dir`.
+/// Starts QEMU for `prepared` under `accel`, its console to `console.log`, the guest's whole
+/// kernel log to `kmsg.log` (written by QEMU itself) and its stderr to `qemu.log` in `dir`.
 pub async fn spawn(prepared: &Prepared, accel: Accel, qemu_binary: &std::path::Path, dir: &RunDir) -> Result<Running, VmError> {
     let (socket, socket_dir) = socket_path(dir).map_err(VmError::Socket)?;
     let _ = std::fs::remove_file(&socket);
@@ -76,7 +76,8 @@ pub async fn spawn(prepared: &Prepared, accel: Accel, qemu_binary: &std::path::P
         agent_socket: Some(socket.clone()),
         console: Console::Captured,
     };
-    let args = qemu::args(&cfg);
+    let mut args = qemu::args(&cfg);
+    args.extend(qemu::kmsg_args(&dir.file("kmsg.log")));
     let log_path = dir.file("qemu.log");
     let mut qemu_log = tokio::fs::File::create(&log_path).await.map_err(|source| VmError::Write { path: log_path, source })?;
     let _ = qemu_log.write_all(format!("# {} {}\n", cfg.binary.display(), shell_words(&args)).as_bytes()).await;

@@ -154,10 +154,10 @@ async fn fall_back(
     Ok((second, AccelUsed { used: Accel::Tcg, reason: plan.reason.clone(), fallback_from: Some((Accel::Kvm, failure.summary)) }))
 }
 
-/// Moves an attempt's `console.log` and `qemu.log` aside as `<prefix>-console.log` and
-/// `<prefix>-qemu.log`, so the next attempt writes its own.
+/// Moves an attempt's `console.log`, `kmsg.log` and `qemu.log` aside as
+/// `<prefix>-console.log`..., so the next attempt writes its own.
 fn keep_attempt_logs(dir: &RunDir, prefix: &str) {
-    for name in ["console.log", "qemu.log"] {
+    for name in ["console.log", "kmsg.log", "qemu.log"] {
         let _ = std::fs::rename(dir.file(name), dir.file(&format!("{prefix}-{name}")));
     }
 }

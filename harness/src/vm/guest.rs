@@ -7,7 +7,8 @@
 //! - `lab.mode=run|shell`, `lab.scenario=<abs path>`, `lab.variant=<name>` (and, for the
 //!   shell, `lab.term=`, `lab.winsize=<cols>x<rows>`) are read from `/proc/cmdline`;
 //! - run mode writes every [`Event`] as a JSON line to the virtio port `lab.agent`, the last
-//!   being the `Verdict`, waits for the host's `ack` and powers off;
+//!   being the `Verdict`, waits for the host's `ack` and powers off; meanwhile it copies
+//!   every `/dev/kmsg` record to the port `lab.kmsg` ([`super::kmsg_port`]);
 //! - shell mode builds the topology, runs bash on ttyS0, tears down and powers off.
 //!
 //! PID 1 never exits and never panics on its own errors: they are reported (as events when
@@ -240,8 +241,16 @@ fn run_mode(args: &GuestArgs, text: Result<String, GuestError>, problems: &[Stri
     for p in problems {
         sink.note(Level::Warn, format!("guest: {p}"));
     }
+    let kmsg = super::kmsg_port::KmsgCopier::start()
+        .map_err(|e| sink.note(Level::Warn, format!("guest: the whole kernel log is not kept (kmsg.log): {e}")))
+        .ok();
     run_scenario(args, text, sink);
-    match writer.join() {
+    let joined = writer.join();
+    // Before the ack: once it comes the guest powers off, and the log's tail would be lost.
+    if let Some(k) = kmsg {
+        k.finish();
+    }
+    match joined {
         Ok(mut channel) => {
             if !channel.wait_ack(ACK_TIMEOUT) {
                 say("the host did not acknowledge the verdict; powering off anyway");

@@ -13,6 +13,7 @@ pub mod guest;
 pub mod guest_binary;
 pub mod kernel;
 pub mod machine;
+pub mod kmsg_port;
 pub mod options;
 pub mod prepare;
 pub mod qemu;

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 /// Name of the virtio-serial port the guest agent writes its events to.
 pub const AGENT_PORT: &str = "lab.agent";
 
+/// Name of the virtio-serial port the guest agent copies every `/dev/kmsg` record to.
+pub const KMSG_PORT: &str = "lab.kmsg";
+
 /// The first init argument that makes `lab`, running as PID 1, act as the guest agent.
 pub const GUEST_ARG: &str = "__lab_guest";
 
@@ -218,6 +221,18 @@ pub fn agent_args(socket: &Path, machine: Machine) -> Vec<String> {
         format!("socket,id=agent,path={}", qemu_opt_escape(&socket.display().to_string())),
         "-device".into(),
         format!("virtserialport,chardev=agent,name={AGENT_PORT}"),
+    ]
+}
+
+/// The kernel-log port: a second port on the agent's virtio-serial bus (so it follows
+/// [`agent_args`]), which QEMU writes to `file` as it comes: the guest's whole `/dev/kmsg`,
+/// every level, where the console shows only what passes `loglevel`.
+pub fn kmsg_args(file: &Path) -> Vec<String> {
+    vec![
+        "-chardev".into(),
+        format!("file,id=kmsg,path={}", qemu_opt_escape(&file.display().to_string())),
+        "-device".into(),
+        format!("virtserialport,chardev=kmsg,name={KMSG_PORT}"),
     ]
 }
 
@@ -464,6 +479,13 @@ mod tests {
         assert_eq!(values(&a, "-chardev"), ["stdio,id=con,mux=on,signal=off"]);
         assert!(values(&a, "-monitor").is_empty());
         assert!(!a.iter().any(|x| x.contains("agent")));
+    }
+
+    #[test]
+    fn the_kmsg_port_writes_a_file_on_the_agent_bus() {
+        let a = kmsg_args(Path::new("/runs/a,b/kmsg.log"));
+        assert_eq!(values(&a, "-chardev"), ["file,id=kmsg,path=/runs/a,,b/kmsg.log"]);
+        assert_eq!(values(&a, "-device"), ["virtserialport,chardev=kmsg,name=lab.kmsg"]);
     }
 
     #[test]

@@ -20,14 +20,28 @@ pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
-/// A trial that needs root: ignored (with the reason in its name) when not root.
-pub fn root_trial(name: &str, f: impl FnOnce() -> Result<(), Failed> + Send + 'static) -> Trial {
-    let t = Trial::test(name, f);
-    if is_root() {
-        t
-    } else {
-        t.with_ignored_flag(true).with_kind("needs root")
+/// The environment variable that explicitly skips trials that cannot run here.
+pub const SKIP_UNAVAILABLE: &str = "LAB_TEST_SKIP_UNAVAILABLE";
+
+/// A trial that can run only where `why` is `None`. Where it cannot, it fails with the
+/// reason — a suite that passes without running is a lie — unless `LAB_TEST_SKIP_UNAVAILABLE=1`
+/// explicitly skips it: then it is ignored with the reason as its kind (`--ignored` runs it,
+/// and it fails). CI never sets it.
+pub fn gated(name: impl Into<String>, why: Option<String>, f: impl FnOnce() -> Result<(), Failed> + Send + 'static) -> Trial {
+    let name = name.into();
+    match why {
+        None => Trial::test(name, f),
+        Some(why) if std::env::var_os(SKIP_UNAVAILABLE).is_some_and(|v| v == "1") => {
+            let kind = why.clone();
+            Trial::test(name, move || Err(format!("cannot run here: {why}").into())).with_ignored_flag(true).with_kind(kind)
+        }
+        Some(why) => Trial::test(name, move || Err(format!("cannot run here: {why} ({SKIP_UNAVAILABLE}=1 skips such trials)").into())),
     }
+}
+
+/// A trial that needs root: fails with the reason when not root (see [`gated`]).
+pub fn root_trial(name: &str, f: impl FnOnce() -> Result<(), Failed> + Send + 'static) -> Trial {
+    gated(name, (!is_root()).then(|| "needs root".to_string()), f)
 }
 
 /// stdout + stderr of a finished command, for assertion messages.

@@ -2,8 +2,8 @@
 //! run that outlives its deadline, and a short run carried out inside the guest.
 //!
 //! The kernel: `$LAB_TEST_KERNEL` (a bzImage), else the base-config build from the kernel
-//! cache (built on first use, ~6 min on 2 cores). Without either the trials are ignored
-//! with the reason as their kind. The guest's init is the `lab` binary cargo built for this
+//! cache (built on first use, ~6 min on 2 cores). Without either (or without root) the
+//! trials fail with the reason, unless explicitly skipped (`support::gated`). The guest's init is the `lab` binary cargo built for this
 //! test run, so its `main` must hand over to `lab::vm::guest::guest_main` (see `vm::guest`).
 
 use std::path::{Path, PathBuf};
@@ -26,17 +26,17 @@ pub fn tests() -> Vec<Trial> {
     ]
 }
 
-/// A trial that boots a kernel: ignored, with the reason as its kind, where none can be had.
+/// A trial that boots a kernel: fails with the reason where none can be had, unless
+/// explicitly skipped (see [`crate::support::gated`]).
 pub fn vm_trial(name: &str, f: fn() -> Result<(), Failed>) -> Trial {
-    let t = Trial::test(name, f);
-    match unavailable() {
-        None => t,
-        Some(why) => t.with_ignored_flag(true).with_kind(why),
-    }
+    crate::support::gated(name, unavailable(), f)
 }
 
-/// Why no kernel can be had, decided without building anything.
+/// Why no kernel can be booted here, decided without building anything.
 pub fn unavailable() -> Option<String> {
+    if !crate::support::is_root() {
+        return Some("needs root".into());
+    }
     if which("qemu-system-x86_64").is_none() {
         return Some("needs qemu-system-x86_64".into());
     }
@@ -132,18 +132,17 @@ pub fn run_vm_with(scenario: &str, tune: impl FnOnce(VmOptions) -> VmOptions) ->
 }
 
 /// A VM run of the scenario at `path` (as `variant`, else its default) through the library's
-/// one entry point: this test run's `lab` as the guest's init, a run directory of its own,
-/// then `tune`. Checks that the verdict came last and no QEMU is left.
+/// one entry point: this test run's `lab` as the guest's init, a run directory of its own
+/// (under `$LAB_RUNS` when set, kept), then `tune`. Checks that the verdict came last and no QEMU is left.
 pub fn run_file(path: &Path, variant: Option<&str>, tune: impl FnOnce(VmOptions) -> VmOptions) -> Result<Run, Failed> {
     let _g = vm_lock();
     let loaded = lab::scenario::load(path).map_err(|e| e.to_string())?;
     let variant = lab::scenario::Variant::resolve(&loaded.scenario, variant).map_err(|e| e.to_string())?;
     let runs = tempfile::tempdir()?;
-    let opts = tune(VmOptions {
-        lab_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_lab"))),
-        runs_dir: Some(runs.path().to_path_buf()),
-        ..VmOptions::default()
-    });
+    // `LAB_RUNS` set (CI uploads it): the run directory is kept there; else a temporary one.
+    let runs_dir = std::env::var_os("LAB_RUNS").map_or_else(|| runs.path().to_path_buf(), PathBuf::from);
+    let opts =
+        tune(VmOptions { lab_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_lab"))), runs_dir: Some(runs_dir), ..VmOptions::default() });
     let rt = tokio::runtime::Runtime::new()?;
     let t0 = Instant::now();
     let (report, events) = rt.block_on(async {
@@ -232,13 +231,21 @@ fn short_run() -> Result<(), Failed> {
         "the guest's expectation_decided",
     )?;
     run.ensure(run.faults().is_empty(), "no guest fault")?;
-    let kinds: Vec<&str> = ["console.log", "events.jsonl", "verdict.json", "kernel.config", "patches.txt", "qemu.log"]
+    let kinds: Vec<&str> = ["console.log", "kmsg.log", "events.jsonl", "verdict.json", "kernel.config", "patches.txt", "qemu.log"]
         .into_iter()
         .filter(|f| !run.dir.join(f).is_file())
         .collect();
     run.ensure(kinds.is_empty(), &format!("artifacts missing: {kinds:?}"))?;
     let jsonl = std::fs::read_to_string(run.dir.join("events.jsonl"))?;
     run.ensure(jsonl.lines().count() == run.events.len(), "events.jsonl holds every event")?;
+    // The whole kernel log: the debug-level line (priority 15 = facility user, level 7) is
+    // there, the console (loglevel) never printed it, and boot records are there too.
+    let kmsg = std::fs::read_to_string(run.dir.join("kmsg.log"))?;
+    let console = std::fs::read_to_string(run.dir.join("console.log"))?;
+    let debug = kmsg.lines().find(|l| l.ends_with("] lab-test: a debug-level line"));
+    run.ensure(debug.is_some_and(|l| l.starts_with("<15>[")), &format!("kmsg.log holds the debug line at level 7: {debug:?}"))?;
+    run.ensure(!console.contains("lab-test: a debug-level line"), "the console did not print it (below loglevel)")?;
+    run.ensure(kmsg.lines().next().is_some_and(|l| l.contains("Linux version")), "kmsg.log starts at boot")?;
     eprintln!("vm short run: agent up after {:?} ms, whole run {:?}", run.boot_ms(), run.took);
     Ok(())
 }
