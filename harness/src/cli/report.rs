@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use super::Failure;
+use super::{report_args::ReportArgs, Failure};
 use lab::verify::merge;
 use lab::verify::report::Verification;
 
@@ -29,15 +29,18 @@ pub enum Action {
         /// Also write it as JSON to this file.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        reports: ReportArgs,
     },
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
     match args.action {
-        Action::Merge { files, json, out } => {
+        Action::Merge { files, json, out, reports } => {
             let shares = files.iter().map(read).collect::<Result<Vec<_>, _>>()?;
             let v = merge::merge(&shares).map_err(Failure::usage)?;
             super::verify::emit(&v, json, out.as_deref())?;
+            lab::render::files::write_verification(&v, None, &reports.outputs()).map_err(Failure::infra)?;
             Ok(v.verdict.exit_code as u8)
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use super::{scenario_arg, signals, vm_args::VmArgs, Failure};
+use super::{report_args::ReportArgs, scenario_arg, signals, vm_args::VmArgs, Failure};
 use lab::event::EventSink;
 use lab::verify::plan::{self, FixRequest};
 use lab::verify::report::{Shard, Verification};
@@ -41,6 +41,8 @@ pub struct Args {
     /// Also write the verification as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportArgs,
     #[command(flatten)]
     pub vm: VmArgs,
 }
@@ -96,12 +98,22 @@ pub fn main(args: Args) -> Result<u8, Failure> {
     });
     let (v, interrupted) = v;
     emit(&v, args.json, args.out.as_deref())?;
+    write_reports(&v, &loaded.scenario.name, &args.reports)?;
     if interrupted {
         // The trials that ran are reported, but a verdict over a cut-short plan is none.
         eprintln!("lab verify: interrupted after {} trials: no verdict", v.variants.iter().map(|s| s.summary.trials).sum::<u32>());
         return Ok(super::exit::INFRA);
     }
     Ok(v.verdict.exit_code as u8)
+}
+
+/// JUnit, KTAP, HTML and JSON of the verification into a run directory of its own
+/// (`<runs>/<time>-<scenario>-verify/`, next to the trials' own) and where the flags say.
+fn write_reports(v: &Verification, scenario: &str, args: &ReportArgs) -> Result<(), Failure> {
+    let dir = lab::vm::artifacts::RunDir::create(&lab::vm::artifacts::runs_root(), scenario, "verify").map_err(Failure::infra)?;
+    lab::render::files::write_verification(v, Some(&dir.path), &args.outputs()).map_err(Failure::infra)?;
+    eprintln!("lab verify: reports in {}", dir.path.display());
+    Ok(())
 }
 
 /// Prints the verification (table or JSON) and writes the JSON file if asked.

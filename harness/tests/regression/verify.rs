@@ -90,6 +90,10 @@ fn shards_merge() -> Result<(), Failed> {
         .arg(dir.path().join("share-2.json"))
         .arg("--out")
         .arg(&merged_path)
+        .arg("--junit")
+        .arg(dir.path().join("merged.junit.xml"))
+        .arg("--html")
+        .arg(dir.path().join("merged.html"))
         .output()?;
     eprintln!("{}", text(&out));
     let m: Verification = serde_json::from_slice(&std::fs::read(&merged_path)?)?;
@@ -99,6 +103,10 @@ fn shards_merge() -> Result<(), Failed> {
     }
     check(m.verdict == lab::verify::verdict_of(&m.variants), "the merged verdict is decided over all trials")?;
     check(out.status.code() == Some(m.verdict.exit_code), "merge exits with the merged verdict's code")?;
+    // The merged reports: one JUnit testcase per trial plus the verdict's, and the HTML page.
+    let junit = std::fs::read_to_string(dir.path().join("merged.junit.xml"))?;
+    check(junit.matches("<testcase ").count() == 8 + 1, "the merged JUnit has the 8 trials and the verdict")?;
+    check(std::fs::metadata(dir.path().join("merged.html"))?.len() > 0, "the merged HTML report is written")?;
     // pipe-limit reproduces deterministically: 4/4 against 0/4 is FIX VERIFIED.
     ensure(m.verdict.verdict == Verdict::FixVerified, "buggy 4/4 against fixed 0/4: FIX VERIFIED", &out)
 }
