@@ -256,3 +256,23 @@ fn unknown_state_and_missing_bounds() {
     one_pipes("at_most: 8192 }", "}", 23, "expect[1].pipe_size", "give `equals`, `at_most` or `at_least`");
     one_pipes("wchan: [pipe_write", "state: Q, wchan: [pipe_write", 19, "expect[0].process_state.state", "not a process state letter");
 }
+
+#[test]
+fn faults_policy_is_read_and_checked_where_it_is_written() {
+    use super::model::FaultPolicy;
+    let with =
+        |policy: &str| GOOD.replacen("description: two namespaces\n", &format!("description: two namespaces\nfaults: {policy}\n"), 1);
+    let load = |policy: &str| load_str(&with(policy), Path::new("scenarios/t.yaml")).map(|l| l.faults.clone());
+    assert_eq!(load_str(GOOD, Path::new("t.yaml")).unwrap().faults, FaultPolicy::Allow);
+    assert_eq!(load("forbid").unwrap(), FaultPolicy::Forbid);
+    assert_eq!(load("allow").unwrap(), FaultPolicy::Allow);
+    assert_eq!(load("{ allow: ['^WARNING in lkdtm'] }").unwrap(), FaultPolicy::AllowOnly(vec!["^WARNING in lkdtm".into()]));
+    one(
+        "description: two namespaces\n",
+        "description: two namespaces\nfaults: { allow: ['('] }\n",
+        3,
+        "faults.allow[0]",
+        "regular expression",
+    );
+    one("description: two namespaces\n", "description: two namespaces\nfaults: forbidden\n", 3, "faults", "give `allow`, `forbid`");
+}

@@ -16,5 +16,6 @@ pub mod machine;
 pub mod options;
 pub mod prepare;
 pub mod qemu;
+pub mod unexpected;
 
 pub use error::VmError;
