@@ -7,6 +7,7 @@ use libtest_mimic::{Arguments, Trial};
 
 mod accel;
 mod dualstack;
+mod faults;
 mod fd_vanish;
 mod fnhe;
 mod fuse_restart;
@@ -30,5 +31,6 @@ fn main() {
     trials.extend(fd_vanish::tests());
     trials.extend(fuse_restart::tests());
     trials.extend(triage::tests());
+    trials.extend(faults::tests());
     libtest_mimic::run(&args, trials).exit();
 }
