@@ -1,7 +1,7 @@
 //! `faults:` against a real kernel WARNING: LKDTM provokes one in the guest
 //! (`tests/data/vm-warning.yaml`); under `faults: forbid` the run is NOT MET because of it,
-//! named with its title, and under `faults: allow` the same scenario is MET with the
-//! WARNING listed in `verdict.json`.
+//! named with its title, and under `faults: allow` (or an allow list matching its title)
+//! the same scenario is MET with the WARNING listed in `verdict.json`.
 
 use std::path::Path;
 
@@ -61,5 +61,9 @@ fn forbid_then_allow() -> Result<(), Failed> {
     run.ensure(
         listed.iter().any(|f| f["title"] == TITLE && f["forbidden"] == false),
         &format!("verdict.json still lists {TITLE}, allowed: {listed:?}"),
-    )
+    )?;
+
+    // An allow list naming the WARNING's title forbids all but it.
+    let run = run_with("{ allow: ['^WARNING in lkdtm_WARNING$'] }")?;
+    run.ensure(run.report.outcome == Outcome::Met, "a WARNING whose title the allow list matches leaves the run MET")
 }
