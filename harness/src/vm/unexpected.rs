@@ -109,3 +109,43 @@ pub fn apply(report: RunReport, unexpected: &[Unexpected]) -> RunReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const SCENARIO: &str = r#"name: t
+description: a signature in one variant only
+faults: { allow: ['^WARNING in lkdtm_'] }
+kernel: { tolerate: [soft_lockup] }
+steps:
+  - id: pause
+    sleep: 1s
+expect:
+  - id: leak
+    kernel_log:
+      pattern: 'unregister_netdevice: waiting for \S+'
+    within: 5s
+    variants: [buggy]
+variants:
+  buggy: { default: true }
+  fixed: {}
+"#;
+
+    fn rules(variant: &str) -> FaultRules {
+        let s = crate::scenario::load_str(SCENARIO, Path::new("t.yaml")).unwrap();
+        FaultRules::of(&s, &Variant::resolve(&s, Some(variant)).unwrap())
+    }
+
+    #[test]
+    fn the_signature_is_the_variants_own_kernel_log_patterns() {
+        let (buggy, fixed) = (rules("buggy"), rules("fixed"));
+        assert_eq!(buggy.signatures.len(), 1);
+        assert!(buggy.signatures[0].is_match("unregister_netdevice: waiting for cli-veth to become free. Usage count = 4"));
+        assert!(fixed.signatures.is_empty(), "the expectation is limited to buggy");
+        assert_eq!(buggy.tolerated, [GuestFault::SoftLockup]);
+        assert!(matches!(&buggy.policy, Policy::ForbidBut(a) if a.len() == 1 && a[0].is_match("WARNING in lkdtm_WARNING")));
+    }
+}
