@@ -34,7 +34,7 @@ pub struct Spec {
 
 impl Spec {
     /// Every pattern given, `pattern` first.
-    fn patterns(&self) -> impl Iterator<Item = &String> {
+    pub fn patterns(&self) -> impl Iterator<Item = &String> {
         self.pattern.iter().chain(self.any_of.iter())
     }
 

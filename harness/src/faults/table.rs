@@ -2,9 +2,11 @@
 //! kernel dies of it, and how its title is built — modelled on syzkaller's `linuxOopses`
 //! (`pkg/report/linux.go`), written anew for the lab.
 //!
-//! Every start pattern is compiled once into one [`RegexSet`]: a line is matched against all
-//! of them in a single pass, and the first rule (in table order) that matches wins, so the
-//! specific forms stand before the general ones.
+//! Compiled once: a single search for the table's keywords runs over every line (one
+//! `RegexSet` of all start patterns measured 11-19 MB/s; the keyword gate 111 MB/s), and only
+//! a line holding a keyword tries the rules that contain it. The first rule in table order
+//! that matches wins, so the specific forms stand before the general ones; a unit test
+//! checks that every rule holds a keyword, so the gate hides none.
 //!
 //! Title templates: `{1}`.. are the start pattern's groups, `{frame}` the guilty frame
 //! ([`super::frames`]), `{access}` the `Read`/`Write` of a KASAN report. Patterns may use

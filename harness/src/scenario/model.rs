@@ -37,6 +37,9 @@ pub struct Scenario {
     /// Which kernel the scenario is about (VM backend).
     #[serde(default)]
     pub kernel: KernelSpec,
+    /// What kernel faults outside the scenario's own signature do to the outcome (VM backend).
+    #[serde(default)]
+    pub faults: FaultPolicy,
     /// Namespaces, links, addresses, routes, sysctls.
     #[serde(default)]
     pub topology: TopologySpec,
@@ -427,4 +430,51 @@ pub struct AddressError(pub String);
 /// An address with prefix length, as written in `addresses:` (`10.0.123.1/24`).
 pub fn parse_address(text: &str) -> Result<IpNet, AddressError> {
     text.parse::<IpNet>().map_err(|_| AddressError(text.to_string()))
+}
+
+/// `faults:`: what a kernel fault that is not the scenario's signature (no `kernel_log`
+/// expectation's pattern matches its first line) does to the run's outcome.
+///
+/// ```yaml
+/// faults: allow                        # default: listed in verdict.json, outcome unchanged
+/// faults: forbid                       # any such fault makes the run NOT MET
+/// faults: { allow: ['^WARNING in foo$'] }  # forbid all but those whose title matches
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum FaultPolicy {
+    #[default]
+    Allow,
+    Forbid,
+    /// Forbid every fault but those whose title matches one of these regexes.
+    AllowOnly(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for FaultPolicy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FaultPolicy;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("`allow`, `forbid`, or `{ allow: [title regexes] }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<FaultPolicy, E> {
+                match v {
+                    "allow" => Ok(FaultPolicy::Allow),
+                    "forbid" => Ok(FaultPolicy::Forbid),
+                    other => Err(E::custom(format_args!("`{other}`: give `allow`, `forbid`, or `{{ allow: [title regexes] }}`"))),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FaultPolicy, A::Error> {
+                let mut allow = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "allow" => allow = Some(map.next_value::<Vec<String>>()?),
+                        k => return Err(de::Error::custom(format_args!("unknown key `{k}`, expected `allow` (a list of title regexes)"))),
+                    }
+                }
+                allow.map(FaultPolicy::AllowOnly).ok_or_else(|| de::Error::missing_field("allow"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }

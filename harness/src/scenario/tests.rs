@@ -269,3 +269,23 @@ fn evidence_must_appear() {
 fn a_variant_cannot_turn_evidence_into_an_absence() {
     one_pipes("  - id: blocked\n", "  - id: blocked\n    evidence: true\n", 29, "variants.fixed.expect.blocked.must", "is evidence");
 }
+
+#[test]
+fn faults_policy_is_read_and_checked_where_it_is_written() {
+    use super::model::FaultPolicy;
+    let with =
+        |policy: &str| GOOD.replacen("description: two namespaces\n", &format!("description: two namespaces\nfaults: {policy}\n"), 1);
+    let load = |policy: &str| load_str(&with(policy), Path::new("scenarios/t.yaml")).map(|l| l.faults.clone());
+    assert_eq!(load_str(GOOD, Path::new("t.yaml")).unwrap().faults, FaultPolicy::Allow);
+    assert_eq!(load("forbid").unwrap(), FaultPolicy::Forbid);
+    assert_eq!(load("allow").unwrap(), FaultPolicy::Allow);
+    assert_eq!(load("{ allow: ['^WARNING in lkdtm'] }").unwrap(), FaultPolicy::AllowOnly(vec!["^WARNING in lkdtm".into()]));
+    one(
+        "description: two namespaces\n",
+        "description: two namespaces\nfaults: { allow: ['('] }\n",
+        3,
+        "faults.allow[0]",
+        "regular expression",
+    );
+    one("description: two namespaces\n", "description: two namespaces\nfaults: forbidden\n", 3, "faults", "give `allow`, `forbid`");
+}

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::check::{join_path, CheckScope, Problem};
-use super::model::{parse_address, GuestFault, LinkKind, Scenario, StepEntry};
+use super::model::{parse_address, FaultPolicy, GuestFault, LinkKind, Scenario, StepEntry};
 
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 const IFNAME_MAX: usize = 15;
@@ -22,6 +22,7 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
         problems.push(Problem::new("name", "must not be empty"));
     }
     check_kernel(scenario, &mut problems);
+    check_faults(scenario, &mut problems);
     check_topology(scenario, &scope, &mut problems);
     let mut ids = Vec::new();
     check_steps(&scenario.steps, "steps", &scope, &mut ids, &mut problems);
@@ -120,6 +121,19 @@ fn check_variant_lists(s: &Scenario, ids: &[IdUse], out: &mut Vec<Problem>) {
                 format!("expect[{i}].after"),
                 format!("step `{after}` does not run in variant {}: limit the expectation with `variants:` too", missing.join(", ")),
             ));
+        }
+    }
+}
+
+/// `faults: { allow: [...] }`: each entry a valid, non-empty regular expression.
+fn check_faults(s: &Scenario, out: &mut Vec<Problem>) {
+    let FaultPolicy::AllowOnly(titles) = &s.faults else { return };
+    for (i, t) in titles.iter().enumerate() {
+        let at = format!("faults.allow[{i}]");
+        if t.trim().is_empty() {
+            out.push(Problem::new(at, "empty pattern: it would allow every fault (write `faults: allow`)"));
+        } else if let Err(e) = regex::Regex::new(t) {
+            out.push(Problem::new(at, format!("not a valid regular expression: {}", e.to_string().lines().last().unwrap_or_default())));
         }
     }
 }

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use super::accel::AccelUsed;
+use super::unexpected::Unexpected;
 use crate::event::{BootPhases, Event, EventSink};
 
 /// Where run directories go: `$LAB_RUNS`, else `<cache_dir>/runs`.
@@ -75,9 +76,17 @@ impl RunDir {
     }
 
     /// `verdict.json`: the verdict event as the report's summary, with the accelerator the
-    /// run used and any fallback, and the boot's phases (`boot`).
-    pub fn save_verdict(&self, verdict: &Event, accel: Option<&AccelUsed>, boot: Option<&BootPhases>) -> io::Result<()> {
+    /// run used and any fallback, the boot's phases (`boot`), and the kernel faults that were
+    /// not the scenario's signature (`unexpected_faults`, always present).
+    pub fn save_verdict(
+        &self,
+        verdict: &Event,
+        accel: Option<&AccelUsed>,
+        boot: Option<&BootPhases>,
+        unexpected: &[Unexpected],
+    ) -> io::Result<()> {
         let mut json = serde_json::to_value(verdict).expect("events serialize");
+        json["unexpected_faults"] = serde_json::to_value(unexpected).expect("faults serialize");
         if let Some(a) = accel {
             json["accel"] = serde_json::to_value(a).expect("accel serializes");
         }
@@ -180,7 +189,8 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
         assert!(matches!(rx.recv().await, Some(Event::Note { .. })));
         assert_eq!(rx.recv().await, Some(verdict.clone()));
-        d.save_verdict(&verdict, None, None).unwrap();
-        assert!(std::fs::read_to_string(d.file("verdict.json")).unwrap().contains("\"outcome\": \"met\""));
+        d.save_verdict(&verdict, None, None, &[]).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.file("verdict.json")).unwrap()).unwrap();
+        assert_eq!((json["outcome"].as_str(), json["unexpected_faults"].as_array().map(Vec::len)), (Some("met"), Some(0)));
     }
 }

@@ -23,6 +23,7 @@ use super::console::{self, FaultReport, Tail};
 use super::error::VmError;
 use super::prepare::Prepared;
 use super::qemu::{self, Accel, Console, QemuConfig};
+use super::unexpected::FaultRules;
 use crate::event::{BootPhases, Event, EventSink, GuestFault};
 
 /// Lines of console put in a hang or exit report.
@@ -42,6 +43,8 @@ pub struct WatchRules<'a> {
     pub boot_timeout: Duration,
     /// Agent's first event to verdict.
     pub deadline: Duration,
+    /// The scenario's signature and `faults:` policy.
+    pub faults: &'a FaultRules,
 }
 
 /// A QEMU process and the readers of its console, stderr and agent channel.
@@ -168,6 +171,7 @@ impl Watch<'_> {
 
     fn on_fault(&mut self, f: FaultReport) -> Option<End> {
         self.rules.events.send(f.event());
+        self.seen.faults.push(f.clone());
         if self.fatal(&f) {
             return Some(End::Fault(f));
         }
@@ -303,7 +307,9 @@ impl Running {
             agent_up: seen.agent_up,
             last_event: seen.last_event,
             verdict,
+            faults: seen.faults,
             late_faults,
+            fault_rules: rules.faults.clone(),
             tolerated: rules.tolerated.to_vec(),
             notes,
             exit_status,
@@ -327,6 +333,7 @@ pub struct Seen {
     last_event: Option<String>,
     verdict: Option<GuestVerdict>,
     notes: Vec<String>,
+    faults: Vec<FaultReport>,
 }
 
 async fn kill(child: &mut Child) -> Option<ExitStatus> {

@@ -15,6 +15,7 @@ use super::console::{self, FaultReport};
 use super::error::VmError;
 use super::prepare::{prepare, Prepared};
 use super::qemu::{self, Accel, Console, GuestMode, QemuConfig};
+use super::unexpected::{FaultRules, Unexpected};
 use crate::engine::RunReport;
 use crate::event::{BootPhases, Event, EventSink, Level};
 use crate::scenario::{Loaded, Variant};
@@ -33,12 +34,13 @@ pub async fn run(loaded: &Loaded, variant: &Variant, opts: &VmOptions, events: E
         Ok(r) => r,
         Err(source) => return finish_without_dir(&events, VmError::Write { path: dir.file("events.jsonl"), source }),
     };
-    let (report, accel, boot) = match supervise(loaded, variant, opts, &sink, &dir, &stop).await {
+    let done = match supervise(loaded, variant, opts, &sink, &dir, &stop).await {
         Ok(done) => done,
-        Err(e) => (report_of(&e), None, None),
+        Err(e) => Supervised { report: report_of(&e), accel: None, boot: None, unexpected: Vec::new() },
     };
+    let Supervised { report, accel, boot, unexpected } = done;
     let verdict = Event::Verdict { outcome: report.outcome, summary: report.summary.clone(), notes: report.notes.clone() };
-    if let Err(e) = dir.save_verdict(&verdict, accel.as_ref(), boot.as_ref()) {
+    if let Err(e) = dir.save_verdict(&verdict, accel.as_ref(), boot.as_ref(), &unexpected) {
         sink.note(Level::Warn, format!("cannot write verdict.json: {e}"));
     }
     sink.send(Event::Artifacts { dir: dir.path.display().to_string() });
@@ -58,6 +60,14 @@ fn finish_without_dir(events: &EventSink, e: VmError) -> RunReport {
     report
 }
 
+/// What a run that got as far as booting leaves for its verdict.
+struct Supervised {
+    report: RunReport,
+    accel: Option<AccelUsed>,
+    boot: Option<BootPhases>,
+    unexpected: Vec<Unexpected>,
+}
+
 /// Prepare, decide, boot, conclude.
 async fn supervise(
     loaded: &Loaded,
@@ -66,7 +76,7 @@ async fn supervise(
     events: &EventSink,
     dir: &RunDir,
     stop: &CancellationToken,
-) -> Result<(RunReport, Option<AccelUsed>, Option<BootPhases>), VmError> {
+) -> Result<Supervised, VmError> {
     let prepared = prepare(loaded, variant, opts, GuestMode::Run, dir, events, stop).await?;
     let _ = dir.save_config(prepared.kernel.config.as_deref());
     let _ = dir.save_patches(&prepared.kernel.patches);
@@ -79,13 +89,14 @@ async fn supervise(
         tolerated: &loaded.scenario.kernel.tolerate,
         boot_timeout: opts.boot_timeout(plan.accel),
         deadline: opts.deadline.unwrap_or(loaded.scenario.deadline),
+        faults: &FaultRules::of(&loaded.scenario, variant),
     };
     let (watched, used) = boot(&prepared, &plan, opts, dir, &rules, stop).await?;
     let concluded = conclude(&watched);
     for ev in concluded.events {
         events.send(ev);
     }
-    Ok((concluded.report, Some(used), watched.boot))
+    Ok(Supervised { report: concluded.report, accel: Some(used), boot: watched.boot, unexpected: concluded.unexpected })
 }
 
 /// Boots under the plan's accelerator and, when KVM fails before the guest comes up and the

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::accel::AccelFailure;
 use super::console::{self, FaultReport};
 use super::qemu::Accel;
+use super::unexpected::{self, FaultRules, Unexpected};
 use crate::engine::RunReport;
 use crate::event::{BootPhases, Event, GuestFault, Outcome};
 
@@ -47,8 +48,12 @@ pub struct Watched {
     pub agent_up: bool,
     pub last_event: Option<String>,
     pub verdict: Option<GuestVerdict>,
+    /// Faults the console reported during the watch, fatal or not, in order.
+    pub faults: Vec<FaultReport>,
     /// Faults read from the console while QEMU went down (a panic is why it exited).
     pub late_faults: Vec<FaultReport>,
+    /// Which faults are the signature and what `faults:` makes of the others.
+    pub fault_rules: FaultRules,
     /// The scenario's `kernel.tolerate`.
     pub tolerated: Vec<GuestFault>,
     pub notes: Vec<String>,
@@ -67,6 +72,8 @@ pub struct Watched {
 pub struct Conclusion {
     pub report: RunReport,
     pub events: Vec<Event>,
+    /// The run's faults that are not its signature, for `verdict.json`.
+    pub unexpected: Vec<Unexpected>,
 }
 
 impl Watched {
@@ -134,7 +141,9 @@ pub fn conclude(w: &Watched) -> Conclusion {
         w.late_faults.iter().filter(|f| !w.fatal(f)).map(|f| format!("{}: {} (see console.log)", console::describe(f.fault), f.message)),
     );
     notes.extend(w.notes.iter().cloned());
-    Conclusion { report: RunReport { notes: [report.notes, notes].concat(), ..report }, events }
+    let report = RunReport { notes: [report.notes, notes].concat(), ..report };
+    let unexpected = w.fault_rules.unexpected(w.faults.iter().chain(&w.late_faults));
+    Conclusion { report: unexpected::apply(report, &unexpected), events, unexpected }
 }
 
 /// A run that stopped without a verdict: the fault to report and its message.

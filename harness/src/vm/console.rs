@@ -53,6 +53,8 @@ pub struct FaultReport {
     pub class: Option<FaultClass>,
     /// `WARNING in lkdtm_WARNING`.
     pub title: Option<String>,
+    /// The printk timestamp of the first line, seconds since the guest's boot.
+    pub time: Option<f64>,
 }
 
 impl From<Fault> for FaultReport {
@@ -62,6 +64,7 @@ impl From<Fault> for FaultReport {
             fatal: f.fatal,
             class: Some(f.class),
             title: Some(f.title),
+            time: f.time,
             message: f.first_line,
             lines: f.lines,
         }

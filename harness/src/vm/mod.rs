@@ -17,5 +17,6 @@ pub mod machine;
 pub mod options;
 pub mod prepare;
 pub mod qemu;
+pub mod unexpected;
 
 pub use error::VmError;

@@ -8,6 +8,7 @@
 use libtest_mimic::{Arguments, Trial};
 
 mod accel;
+mod faults;
 mod fd_vanish;
 mod fnhe;
 mod fuse_restart;
@@ -36,5 +37,6 @@ fn main() {
     trials.extend(reports::tests());
     trials.extend(scenarios::tests());
     trials.extend(verify::tests());
+    trials.extend(faults::tests());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -1,5 +1,6 @@
 //! `lab triage` over real run directories: a guest whose kernel panics at boot, and the
-//! fnhe-leak buggy run whose leak must be named with its title.
+//! fnhe-leak buggy run whose leak must be named with its title (and, being the scenario's
+//! signature, not listed among the run's unexpected faults in `verdict.json`).
 
 use std::path::Path;
 
@@ -47,5 +48,13 @@ fn fnhe_leak() -> Result<(), Failed> {
     run.ensure(leak.is_some(), &format!("the leak named with its title among {faults:?}"))?;
     let leak = leak.expect("checked");
     run.ensure(leak["class"] == "refcount" && leak["fatal"] == false, "a non-fatal refcount leak")?;
-    run.ensure(leak["first_line"].as_str().unwrap_or("").contains("cli-veth"), "its first line names the device")
+    run.ensure(leak["first_line"].as_str().unwrap_or("").contains("cli-veth"), "its first line names the device")?;
+    // The leak is what the scenario's `kernel_log` expectation waits for: its signature,
+    // not an unexpected fault of the run.
+    let verdict: Value = serde_json::from_str(&std::fs::read_to_string(run.dir.join("verdict.json"))?)?;
+    let listed = verdict["unexpected_faults"].as_array().cloned();
+    run.ensure(
+        listed.as_ref().is_some_and(|l| !l.iter().any(|f| f["first_line"].as_str().unwrap_or("").contains("unregister_netdevice"))),
+        &format!("verdict.json has unexpected_faults, without the leak: {listed:?}"),
+    )
 }

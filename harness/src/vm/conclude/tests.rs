@@ -18,6 +18,8 @@ fn watched(end: End) -> Watched {
         deadline: Duration::from_secs(300),
         console_tail: vec!["last console line".into()],
         stderr: Vec::new(),
+        faults: Vec::new(),
+        fault_rules: FaultRules::default(),
     }
 }
 
@@ -33,6 +35,7 @@ fn panic() -> FaultReport {
         fatal: true,
         class: None,
         title: None,
+        time: None,
     }
 }
 
@@ -44,6 +47,7 @@ fn soft_lockup() -> FaultReport {
         fatal: true,
         class: None,
         title: None,
+        time: None,
     }
 }
 
@@ -189,4 +193,106 @@ fn only_a_fault_before_the_agent_is_a_fault_at_boot() {
     assert_eq!(at_boot.fault_at_boot().map(|f| f.fault), Some(GuestFault::Panic));
     assert!(watched(End::Fault(panic())).fault_at_boot().is_none(), "the agent was up: the scenario ran");
     assert!(Watched { agent_up: false, ..watched(End::BootTimeout) }.fault_at_boot().is_none());
+}
+
+fn warning(title: &str, message: &str) -> FaultReport {
+    FaultReport {
+        fault: GuestFault::Warning,
+        message: message.into(),
+        lines: vec![],
+        fatal: false,
+        class: Some(crate::event::FaultClass::Warning),
+        title: Some(title.into()),
+        time: Some(20.1),
+    }
+}
+
+fn lkdtm_warning() -> FaultReport {
+    warning("WARNING in lkdtm_WARNING", "WARNING: CPU: 0 PID: 230 at drivers/misc/lkdtm/bugs.c:89 lkdtm_WARNING+0x1b/0x30")
+}
+
+fn leak() -> FaultReport {
+    warning(
+        "unregister_netdevice: waiting for DEV to become free",
+        "unregister_netdevice: waiting for cli-veth to become free. Usage count = 4",
+    )
+}
+
+fn rules(policy: unexpected::Policy) -> FaultRules {
+    let signatures = vec![regex::Regex::new(r"unregister_netdevice: waiting for \S+ to become free").unwrap()];
+    FaultRules { signatures, tolerated: Vec::new(), policy }
+}
+
+fn forbid() -> unexpected::Policy {
+    unexpected::Policy::ForbidBut(Vec::new())
+}
+
+#[test]
+fn a_forbidden_warning_makes_a_met_run_not_met_naming_it() {
+    let w =
+        Watched { verdict: verdict(Outcome::Met), faults: vec![lkdtm_warning()], fault_rules: rules(forbid()), ..watched(End::Verdict) };
+    let c = conclude(&w);
+    assert_eq!(c.report.outcome, Outcome::NotMet);
+    assert_eq!(c.report.summary, "unexpected kernel fault (faults: forbid): WARNING in lkdtm_WARNING");
+    assert_eq!(c.report.notes[0], "the run itself: expectation met (1 checked)");
+    let u = &c.unexpected[..];
+    assert!(matches!(u, [x] if x.title == "WARNING in lkdtm_WARNING" && x.forbidden && x.time == Some(20.1) && !x.fatal), "{u:?}");
+}
+
+#[test]
+fn allowed_faults_are_listed_and_leave_the_outcome_alone() {
+    let w = Watched { verdict: verdict(Outcome::Met), faults: vec![lkdtm_warning()], ..watched(End::Verdict) };
+    let c = conclude(&w);
+    assert_eq!((c.report.outcome, c.report.summary.as_str()), (Outcome::Met, "expectation met (1 checked)"));
+    assert!(matches!(&c.unexpected[..], [x] if x.title == "WARNING in lkdtm_WARNING" && !x.forbidden));
+}
+
+#[test]
+fn the_signature_is_not_an_unexpected_fault() {
+    let w = Watched { verdict: verdict(Outcome::Met), faults: vec![leak()], fault_rules: rules(forbid()), ..watched(End::Verdict) };
+    let c = conclude(&w);
+    assert_eq!(c.report.outcome, Outcome::Met);
+    assert!(c.unexpected.is_empty(), "{:?}", c.unexpected);
+}
+
+#[test]
+fn an_allow_list_forbids_only_the_titles_it_does_not_match() {
+    let policy = unexpected::Policy::ForbidBut(vec![regex::Regex::new("^WARNING in lkdtm_").unwrap()]);
+    let other = warning("possible deadlock in rtnl_lock", "WARNING: possible circular locking dependency detected");
+    let w = Watched {
+        verdict: verdict(Outcome::NotMet),
+        late_faults: vec![other],
+        faults: vec![lkdtm_warning(), leak()],
+        fault_rules: rules(policy),
+        ..watched(End::Verdict)
+    };
+    let c = conclude(&w);
+    assert_eq!(
+        (c.report.outcome, c.report.summary.as_str()),
+        (Outcome::NotMet, "unexpected kernel fault (faults: forbid): possible deadlock in rtnl_lock")
+    );
+    let listed: Vec<(&str, bool)> = c.unexpected.iter().map(|u| (u.title.as_str(), u.forbidden)).collect();
+    assert_eq!(listed, [("WARNING in lkdtm_WARNING", false), ("possible deadlock in rtnl_lock", true)]);
+}
+
+#[test]
+fn a_run_that_errored_stays_an_error_and_notes_the_forbidden_fault() {
+    let w = Watched { faults: vec![lkdtm_warning()], fault_rules: rules(forbid()), ..watched(End::Deadline) };
+    let c = conclude(&w);
+    assert_eq!(c.report.outcome, Outcome::Error);
+    assert!(c.report.notes.iter().any(|n| n.ends_with("WARNING in lkdtm_WARNING")), "{:?}", c.report.notes);
+}
+
+#[test]
+fn tolerated_kinds_and_faults_without_a_class_are_not_listed() {
+    let rules = FaultRules { tolerated: vec![GuestFault::SoftLockup], ..rules(forbid()) };
+    let w = Watched {
+        verdict: verdict(Outcome::Met),
+        faults: vec![soft_lockup(), lkdtm_warning()],
+        late_faults: vec![panic()],
+        fault_rules: rules,
+        ..watched(End::Verdict)
+    };
+    let c = conclude(&w);
+    assert!(matches!(&c.unexpected[..], [x] if x.title == "WARNING in lkdtm_WARNING"), "{:?}", c.unexpected);
 }

@@ -1,0 +1,69 @@
+//! `faults:` against a real kernel WARNING: LKDTM provokes one in the guest
+//! (`tests/data/vm-warning.yaml`); under `faults: forbid` the run is NOT MET because of it,
+//! named with its title, and under `faults: allow` (or an allow list matching its title)
+//! the same scenario is MET with the WARNING listed in `verdict.json`.
+
+use std::path::Path;
+
+use libtest_mimic::{Failed, Trial};
+use serde_json::Value;
+
+use crate::vm::{run_file, test_kernel, vm_trial, Run};
+use lab::event::Outcome;
+use lab::vm::backend::VmOptions;
+
+/// The title syzkaller gives LKDTM's WARNING (`drivers/misc/lkdtm/bugs.c`).
+const TITLE: &str = "WARNING in lkdtm_WARNING";
+
+pub fn tests() -> Vec<Trial> {
+    vec![vm_trial("faults::a_forbidden_warning_makes_the_run_not_met_and_allow_makes_it_met", forbid_then_allow)]
+}
+
+/// The test scenario with its `faults:` line replaced by `policy`, run in a VM.
+fn run_with(policy: &str) -> Result<Run, Failed> {
+    let kernel = test_kernel()?;
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vm-warning.yaml"))?;
+    if !text.contains("\nfaults: forbid\n") {
+        return Err("tests/data/vm-warning.yaml no longer says `faults: forbid`".into());
+    }
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("vm-warning.yaml");
+    std::fs::write(&path, text.replace("\nfaults: forbid\n", &format!("\nfaults: {policy}\n")))?;
+    run_file(&path, None, |o| VmOptions { kernel: Some(kernel), ..o })
+}
+
+/// `verdict.json`'s `unexpected_faults`.
+fn unexpected(run: &Run) -> Result<Vec<Value>, Failed> {
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(run.dir.join("verdict.json"))?)?;
+    Ok(json["unexpected_faults"].as_array().cloned().unwrap_or_default())
+}
+
+fn forbid_then_allow() -> Result<(), Failed> {
+    let run = run_with("forbid")?;
+    let listed = unexpected(&run)?;
+    let warning = listed.iter().find(|f| f["title"] == TITLE);
+    run.ensure(warning.is_some(), &format!("verdict.json lists {TITLE} among {listed:?}"))?;
+    let w = warning.expect("checked");
+    run.ensure(
+        w["class"] == "warning" && w["forbidden"] == true && w["fatal"] == false && w["time"].as_f64().is_some(),
+        &format!("a forbidden, non-fatal warning with its time: {w}"),
+    )?;
+    run.ensure(w["first_line"].as_str().unwrap_or("").starts_with("WARNING: CPU: "), &format!("its first line: {w}"))?;
+    run.ensure(run.report.outcome == Outcome::NotMet, "faults: forbid makes the run NOT MET")?;
+    run.ensure(run.report.summary.contains(TITLE), "the summary names the WARNING by its title")?;
+    run.ensure(run.report.notes.iter().any(|n| n.starts_with("the run itself: ")), "the run's own verdict is kept in a note")?;
+    eprintln!("faults: forbid: {:?}: {} ({:?}); unexpected_faults: {w}", run.report.outcome, run.report.summary, run.took);
+
+    let run = run_with("allow")?;
+    run.ensure(run.report.outcome == Outcome::Met, "faults: allow leaves the run MET")?;
+    eprintln!("faults: allow: {:?}: {} ({:?})", run.report.outcome, run.report.summary, run.took);
+    let listed = unexpected(&run)?;
+    run.ensure(
+        listed.iter().any(|f| f["title"] == TITLE && f["forbidden"] == false),
+        &format!("verdict.json still lists {TITLE}, allowed: {listed:?}"),
+    )?;
+
+    // An allow list naming the WARNING's title forbids all but it.
+    let run = run_with("{ allow: ['^WARNING in lkdtm_WARNING$'] }")?;
+    run.ensure(run.report.outcome == Outcome::Met, "a WARNING whose title the allow list matches leaves the run MET")
+}
