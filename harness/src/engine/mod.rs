@@ -209,17 +209,19 @@ fn verdict(steps: Result<(), StepsFailed>, decisions: Vec<(String, Decision)>, e
     if let Err(e) = steps {
         return RunReport { outcome: Outcome::Error, summary: format!("the scenario could not be carried out: {e}"), notes };
     }
-    let missing: Vec<String> =
-        decisions.iter().filter(|(id, d)| !d.met && evidence.contains(&id.as_str())).map(|(id, d)| format!("{id}: {}", d.reason)).collect();
-    if !missing.is_empty() {
-        let summary = format!("race not exercised — evidence missing: {}", missing.join("; "));
-        return RunReport { outcome: Outcome::NotMet, summary, notes };
-    }
-    let failed: Vec<String> = decisions.iter().filter(|(_, d)| !d.met).map(|(id, d)| format!("{id}: {}", d.reason)).collect();
-    let (outcome, summary) = if failed.is_empty() {
-        (Outcome::Met, format!("expectation met ({} checked)", decisions.len()))
-    } else {
-        (Outcome::NotMet, format!("expectation not met — {}", failed.join("; ")))
+    let is_evidence = |id: &str| evidence.contains(&id);
+    let unmet = |want_evidence: bool| -> Vec<String> {
+        decisions.iter().filter(|(id, d)| !d.met && is_evidence(id) == want_evidence).map(|(id, d)| format!("{id}: {}", d.reason)).collect()
+    };
+    let (missing, failed) = (unmet(true), unmet(false));
+    let (outcome, summary) = match (missing.is_empty(), failed.is_empty()) {
+        (true, true) => (Outcome::Met, format!("expectation met ({} checked)", decisions.len())),
+        (true, false) => (Outcome::NotMet, format!("expectation not met — {}", failed.join("; "))),
+        // Said first; the signature's own result follows, so nothing is hidden.
+        (false, true) => (Outcome::NotMet, format!("race not exercised — evidence missing: {}", missing.join("; "))),
+        (false, false) => {
+            (Outcome::NotMet, format!("race not exercised — evidence missing: {}; and not met: {}", missing.join("; "), failed.join("; ")))
+        }
     };
     RunReport { outcome, summary, notes }
 }
@@ -241,5 +243,8 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Met);
         let r = verdict(Ok(()), vec![decided("leak", false), decided("refused", true)], &["refused"], Vec::new());
         assert!(r.outcome == Outcome::NotMet && r.summary.starts_with("expectation not met"), "{}", r.summary);
+        // Both: the missing evidence first, the signature's result after it.
+        let r = verdict(Ok(()), vec![decided("leak", false), decided("refused", false)], &["refused"], Vec::new());
+        assert_eq!(r.summary, "race not exercised — evidence missing: refused: refused reason; and not met: leak: leak reason");
     }
 }
