@@ -8,13 +8,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
 
 use lab::event::{Event, Outcome};
 
-use crate::support::{ensure, host_lock, lab, repo, root_trial};
+use crate::support::{ensure, host_lab, host_lock, lab, repo, root_trial};
 use crate::vm::{vm_trial, Run as VmRun};
 
 pub fn tests() -> Vec<Trial> {
@@ -104,24 +104,6 @@ fn daemons() -> Vec<i32> {
         .collect()
 }
 
-/// Waits up to `within` for `f` to be empty; what is left.
-fn gone<T>(within: Duration, f: impl Fn() -> Vec<T>) -> Vec<T> {
-    let until = Instant::now() + within;
-    loop {
-        let left = f();
-        if left.is_empty() || Instant::now() >= until {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn host_lab() -> std::process::Command {
-    let mut c = lab();
-    c.env_remove("LAB_ACCEL");
-    c
-}
-
 fn host_runs_are_clean() -> Result<(), Failed> {
     let _g = host_lock();
     let before = lab_mounts();
@@ -129,7 +111,7 @@ fn host_runs_are_clean() -> Result<(), Failed> {
         let out = host_lab().args(["run", "fuse-restart", "--host", "--json", "--variant", variant]).output()?;
         ensure(out.status.code() == Some(0), &format!("{variant} is met on the host kernel too"), &out)?;
         ensure(lab_mounts() == before, &format!("mounts after {variant}: {:?}, before: {before:?}", lab_mounts()), &out)?;
-        let left = gone(Duration::from_secs(2), daemons);
+        let left = crate::support::gone(Duration::from_secs(2), daemons);
         ensure(left.is_empty(), &format!("daemons left after {variant}: {left:?}"), &out)?;
     }
     Ok(())
@@ -157,7 +139,7 @@ fn host_sigkill_then_clean() -> Result<(), Failed> {
     if held < 2 {
         return Err(format!("before the kill: expected the FUSE and bind mounts, saw {:?}", lab_mounts()).into());
     }
-    let left = gone(Duration::from_secs(2), daemons);
+    let left = crate::support::gone(Duration::from_secs(2), daemons);
     if !left.is_empty() {
         return Err(format!("daemons outlived a SIGKILLed lab: {left:?}").into());
     }

@@ -5,11 +5,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libtest_mimic::{Failed, Trial};
 
-use crate::support::{ensure, host_lock, lab, root_trial, sysctl};
+use crate::support::{ensure, host_lab, host_lock, lab, root_trial, sysctl};
 
 const SOFT: &str = "fs.pipe-user-pages-soft";
 
@@ -31,31 +31,12 @@ fn workloads() -> Vec<i32> {
         .collect()
 }
 
-/// Waits up to `within` for every workload process to be gone.
-fn workloads_gone(within: Duration) -> Vec<i32> {
-    let until = Instant::now() + within;
-    loop {
-        let left = workloads();
-        if left.is_empty() || Instant::now() >= until {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `lab` for a `--host` run: `$LAB_ACCEL` (set for the VM trials) conflicts with `--host`.
-fn host_lab() -> std::process::Command {
-    let mut c = lab();
-    c.env_remove("LAB_ACCEL");
-    c
-}
-
 fn host_run_is_clean() -> Result<(), Failed> {
     let _g = host_lock();
     let before = sysctl(SOFT);
     let out = host_lab().args(["run", "pipe-limit", "--host", "--json", "--variant", "raise-after-hang"]).output()?;
     ensure(out.status.code() == Some(0), "raise-after-hang is met on the host kernel too", &out)?;
-    let left = workloads_gone(Duration::from_secs(2));
+    let left = crate::support::gone(Duration::from_secs(2), workloads);
     ensure(left.is_empty(), &format!("workload processes left: {left:?}"), &out)?;
     ensure(sysctl(SOFT) == before, &format!("{SOFT} is {} but was {before}", sysctl(SOFT)), &out)
 }
@@ -86,7 +67,7 @@ fn host_sigkill_then_clean() -> Result<(), Failed> {
             format!("before the kill: expected holder, parent and writer ({held:?}: {what:?}) and {SOFT}=256 ({})", sysctl(SOFT)).into()
         );
     }
-    let left = workloads_gone(Duration::from_secs(2));
+    let left = crate::support::gone(Duration::from_secs(2), workloads);
     if !left.is_empty() {
         return Err(format!("workloads outlived a SIGKILLed lab: {left:?}").into());
     }

@@ -80,3 +80,23 @@ pub fn host_lock() -> std::sync::MutexGuard<'static, ()> {
 pub fn sysctl(key: &str) -> String {
     std::fs::read_to_string(Path::new("/proc/sys").join(key.replace('.', "/"))).unwrap_or_default().trim().to_string()
 }
+
+/// `lab` for a `--host` run: `$LAB_ACCEL` (set for the VM trials) conflicts with `--host`.
+pub fn host_lab() -> Command {
+    let mut c = lab();
+    c.env_remove("LAB_ACCEL");
+    c
+}
+
+/// Polls `left` until it is empty or `within` has passed; what is left. For processes a
+/// run's teardown kills: their exit is the kernel's to report, and there is no event for it.
+pub fn gone<T>(within: std::time::Duration, left: impl Fn() -> Vec<T>) -> Vec<T> {
+    let until = std::time::Instant::now() + within;
+    loop {
+        let now = left();
+        if now.is_empty() || std::time::Instant::now() >= until {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
