@@ -24,7 +24,7 @@ use super::error::VmError;
 use super::prepare::Prepared;
 use super::qemu::{self, Accel, Console, QemuConfig};
 use super::unexpected::FaultRules;
-use crate::event::{BootPhases, Event, EventSink, GuestFault};
+use crate::event::{BootPhases, Event, EventSink};
 
 /// Lines of console put in a hang or exit report.
 const REPORT_LINES: usize = 40;
@@ -38,12 +38,10 @@ const DRAIN: Duration = Duration::from_secs(2);
 /// What a run's watch needs beyond the launch itself.
 pub struct WatchRules<'a> {
     pub events: &'a EventSink,
-    /// Faults the scenario's own debug patches cause on purpose (`kernel.tolerate`).
-    pub tolerated: &'a [GuestFault],
     pub boot_timeout: Duration,
     /// Agent's first event to verdict.
     pub deadline: Duration,
-    /// The scenario's signature and `faults:` policy.
+    /// The scenario's signature, its tolerated kinds (`kernel.tolerate`) and `faults:` policy.
     pub faults: &'a FaultRules,
 }
 
@@ -166,7 +164,7 @@ struct Watch<'a> {
 
 impl Watch<'_> {
     fn fatal(&self, f: &FaultReport) -> bool {
-        f.fatal && !self.rules.tolerated.contains(&f.fault)
+        f.fatal && !self.rules.faults.tolerated.contains(&f.fault)
     }
 
     fn on_fault(&mut self, f: FaultReport) -> Option<End> {
@@ -310,7 +308,6 @@ impl Running {
             faults: seen.faults,
             late_faults,
             fault_rules: rules.faults.clone(),
-            tolerated: rules.tolerated.to_vec(),
             notes,
             exit_status,
             boot_timeout: rules.boot_timeout,

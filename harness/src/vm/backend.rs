@@ -86,7 +86,6 @@ async fn supervise(
     let plan = accel::decide(&opts.qemu, opts.accel, &opts.accel_records).await;
     let rules = WatchRules {
         events,
-        tolerated: &loaded.scenario.kernel.tolerate,
         boot_timeout: opts.boot_timeout(plan.accel),
         deadline: opts.deadline.unwrap_or(loaded.scenario.deadline),
         faults: &FaultRules::of(&loaded.scenario, variant),

@@ -52,10 +52,9 @@ pub struct Watched {
     pub faults: Vec<FaultReport>,
     /// Faults read from the console while QEMU went down (a panic is why it exited).
     pub late_faults: Vec<FaultReport>,
-    /// Which faults are the signature and what `faults:` makes of the others.
+    /// Which faults are the signature, which kinds are tolerated (`kernel.tolerate`) and
+    /// what `faults:` makes of the others.
     pub fault_rules: FaultRules,
-    /// The scenario's `kernel.tolerate`.
-    pub tolerated: Vec<GuestFault>,
     pub notes: Vec<String>,
     pub exit_status: Option<ExitStatus>,
     pub boot_timeout: Duration,
@@ -106,7 +105,7 @@ impl Watched {
     }
 
     fn fatal(&self, f: &FaultReport) -> bool {
-        f.fatal && !self.tolerated.contains(&f.fault)
+        f.fatal && !self.fault_rules.tolerated.contains(&f.fault)
     }
 }
 

@@ -11,7 +11,6 @@ fn watched(end: End) -> Watched {
         last_event: None,
         verdict: None,
         late_faults: Vec::new(),
-        tolerated: Vec::new(),
         notes: Vec::new(),
         exit_status: None,
         boot_timeout: Duration::from_secs(60),
@@ -108,7 +107,7 @@ fn a_tolerated_late_fault_is_a_note_not_the_report() {
     let w = Watched {
         verdict: verdict(Outcome::Met),
         late_faults: vec![soft_lockup()],
-        tolerated: vec![GuestFault::SoftLockup],
+        fault_rules: FaultRules { tolerated: vec![GuestFault::SoftLockup], ..FaultRules::default() },
         ..watched(End::Verdict)
     };
     let c = conclude(&w);
