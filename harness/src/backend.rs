@@ -47,7 +47,7 @@ pub async fn run(loaded: &Loaded, variant: &Variant, backend: &Backend, events: 
                     run_stop.cancel();
                 }
             });
-            let opts = RunOptions { backend: "host".into() };
+            let opts = RunOptions { backend: "host".into(), leak_scan: false };
             let report = engine::run(&loaded.scenario, variant, &opts, events, run_stop).await;
             timer.abort();
             report

@@ -3,8 +3,8 @@
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{scenario_arg, Failure};
-use lab::vm::kernel::{ensure_built, missing_files, request_for, BuildProgress, KernelError};
+use super::{scenario_arg, vm_args::DebugArgs, Failure};
+use lab::vm::kernel::{ensure_built, merged_config, missing_files, request_for, BuildProgress, KernelError, KernelRequest};
 
 /// Kernel builds for the VM backend.
 #[derive(clap::Args, Debug)]
@@ -23,12 +23,36 @@ pub enum Action {
         /// Variant whose patches to apply; default: the scenario's default.
         #[arg(long)]
         variant: Option<String>,
+        #[command(flatten)]
+        debug: DebugArgs,
+    },
+    /// Print the `.config` the variant's kernel is built with, without compiling: the tree
+    /// patched, base.config, the debug kernels' and the scenario's fragments merged over
+    /// tinyconfig, every requested option checked to have stuck.
+    Config {
+        /// Scenario name (in scenarios/) or path to a YAML file.
+        scenario: String,
+        #[arg(long)]
+        variant: Option<String>,
+        #[command(flatten)]
+        debug: DebugArgs,
     },
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
-    let Action::Build { scenario, variant } = args.action;
-    let (loaded, variant) = scenario_arg::load_variant(&scenario, variant.as_deref())?;
+    match args.action {
+        Action::Build { scenario, variant, debug } => build(&request(&scenario, variant.as_deref(), &debug)?),
+        Action::Config { scenario, variant, debug } => {
+            let config = merged_config(&request(&scenario, variant.as_deref(), &debug)?, &|_| {}).map_err(kernel_failure)?;
+            print!("{config}");
+            Ok(super::exit::MET)
+        }
+    }
+}
+
+/// The kernel request of a scenario's variant, its files checked to exist.
+fn request(scenario: &str, variant: Option<&str>, debug: &DebugArgs) -> Result<KernelRequest, Failure> {
+    let (loaded, variant) = scenario_arg::load_variant(scenario, variant, debug)?;
     let req = request_for(&loaded, &variant);
     let missing = missing_files(&req);
     if !missing.is_empty() {
@@ -38,7 +62,11 @@ pub fn main(args: Args) -> Result<u8, Failure> {
             missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )));
     }
-    let built = build_with_progress(&req).map_err(kernel_failure)?;
+    Ok(req)
+}
+
+fn build(req: &KernelRequest) -> Result<u8, Failure> {
+    let built = build_with_progress(req).map_err(kernel_failure)?;
     println!(
         "kernel {} ({}, {:.0} s): {}\n  config: {}\n  log:    {}",
         &built.key[..16],

@@ -36,7 +36,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
-    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref())?;
+    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref(), &args.vm.debug)?;
     need_root("run")?;
     let format = match (args.json, args.verbose) {
         (true, _) => Format::Json,

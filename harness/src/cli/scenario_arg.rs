@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
-use super::Failure;
+use super::{vm_args::DebugArgs, Failure};
 use lab::scenario::{load, Loaded, Variant};
 
 /// The `scenarios/` directory: `$LAB_SCENARIOS`, else the nearest `scenarios/` at or above
@@ -59,9 +59,11 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// What `run`, `shell` and `kernel build` start from: the scenario the user named, loaded and
-/// validated, and the variant asked for (or its default). Any problem is a usage error.
-pub fn load_variant(arg: &str, variant: Option<&str>) -> Result<(Loaded, Variant), Failure> {
-    let loaded = load(&resolve(arg).map_err(Failure::usage)?).map_err(Failure::usage)?;
+/// validated, with the debug kernels `--debug` adds, and the variant asked for (or its
+/// default). Any problem is a usage error.
+pub fn load_variant(arg: &str, variant: Option<&str>, debug: &DebugArgs) -> Result<(Loaded, Variant), Failure> {
+    let mut loaded = load(&resolve(arg).map_err(Failure::usage)?).map_err(Failure::usage)?;
+    debug.apply(&mut loaded);
     let variant = Variant::resolve(&loaded.scenario, variant).map_err(Failure::usage)?;
     Ok((loaded, variant))
 }

@@ -65,7 +65,8 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
 
 pub fn main(args: Args) -> Result<u8, Failure> {
     let file = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
-    let loaded = lab::scenario::load(&file).map_err(Failure::usage)?;
+    let mut loaded = lab::scenario::load(&file).map_err(Failure::usage)?;
+    args.vm.debug.apply(&mut loaded);
     let names = args.variants.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
     let request = FixRequest { patches: args.fix.clone(), before: args.fix_before };
     let mut plan = plan::make(&loaded, names, &request).map_err(Failure::usage)?;

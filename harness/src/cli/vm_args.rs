@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use lab::scenario::{debug, DebugKind, Loaded};
 use lab::vm::backend::VmOptions;
 use lab::vm::qemu::Accel;
 
@@ -17,6 +18,25 @@ pub struct VmArgs {
     /// The QEMU binary (or a stand-in with the same command line).
     #[arg(long, env = "LAB_QEMU", value_name = "PATH", default_value = "qemu-system-x86_64")]
     pub qemu: PathBuf,
+    #[command(flatten)]
+    pub debug: DebugArgs,
+}
+
+/// `--debug kasan,lockdep`, for every verb that builds a kernel.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DebugArgs {
+    /// Build the guest kernel with these checkers too, on top of the scenario's
+    /// `kernel.debug`: kasan, kfence, lockdep, ubsan, atomic_sleep, kmemleak. Each set is a
+    /// kernel config of its own, built cold the first time (minutes).
+    #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
+    pub debug: Vec<DebugKind>,
+}
+
+impl DebugArgs {
+    /// Adds the kinds asked for to the scenario's own, before any variant is resolved.
+    pub fn apply(&self, loaded: &mut Loaded) {
+        loaded.scenario.kernel.debug = debug::union(&loaded.scenario.kernel.debug, &self.debug);
+    }
 }
 
 fn parse_accel(s: &str) -> Result<Accel, lab::vm::qemu::UnknownAccel> {

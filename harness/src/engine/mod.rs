@@ -32,6 +32,9 @@ enum StepsFailed {
 pub struct RunOptions {
     /// `host` or `vm`, for the record.
     pub backend: String,
+    /// Ask a debug kernel's kmemleak for leaks once teardown is done: only in the guest, the
+    /// host kernel's own state is never touched.
+    pub leak_scan: bool,
 }
 
 /// The result of a run, as its last event says it.
@@ -130,6 +133,12 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     });
     let mut notes = env.notes.lock().unwrap().clone();
     notes.extend(teardown.problems.iter().map(|p| format!("teardown: {p}")));
+    if opts.leak_scan {
+        // Before the verdict: what the scan prints must reach the host while it still reads.
+        if let Ok(Some(Err(e))) = tokio::task::spawn_blocking(crate::sys::kmemleak::scan).await {
+            notes.push(format!("kmemleak: the scan at the end failed: {e}"));
+        }
+    }
     // Only a clean teardown retires the record; otherwise `lab clean` still has it.
     if teardown.problems.is_empty() {
         env.ledger.clone().finish();

@@ -2,6 +2,7 @@
 //! files they name are found ([`files`]), and what `lab check` checks ([`preflight`]).
 
 pub mod check;
+pub mod debug;
 pub mod files;
 pub mod load;
 pub mod locate;

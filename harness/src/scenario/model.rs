@@ -21,6 +21,7 @@ use crate::expect::ConditionKind;
 use crate::steps::StepKind;
 
 /// Written in expectations, carried by events: it lives with the events, below `scenario`.
+pub use super::debug::DebugKind;
 pub use crate::event::{GuestFault, Must};
 
 /// One incident, written down once.
@@ -84,6 +85,10 @@ pub struct KernelSpec {
     /// (`soft_lockup` from a deliberate busy-wait): reported and noted, but the run goes on.
     #[serde(default)]
     pub tolerate: Vec<GuestFault>,
+    /// The kernel's checkers to build in (`[kasan, lockdep]`), each a fragment under
+    /// `vm/config/debug/`; `lab run --debug` adds more.
+    #[serde(default)]
+    pub debug: Vec<DebugKind>,
 }
 
 fn default_kernel_base() -> String {
@@ -105,6 +110,7 @@ impl Default for KernelSpec {
             memory_mib: default_memory_mib(),
             cpus: default_cpus(),
             tolerate: Vec::new(),
+            debug: Vec::new(),
         }
     }
 }

@@ -289,3 +289,8 @@ fn faults_policy_is_read_and_checked_where_it_is_written() {
     );
     one("description: two namespaces\n", "description: two namespaces\nfaults: forbidden\n", 3, "faults", "give `allow`, `forbid`");
 }
+
+#[test]
+fn unknown_debug_kernel_names_the_known_ones() {
+    one("topology:\n", "kernel:\n  debug: [lockdep, kcsan]\ntopology:\n", 4, "kernel.debug[1]", "kasan, kfence, lockdep");
+}

@@ -276,7 +276,7 @@ fn run_scenario(args: &GuestArgs, text: Result<String, GuestError>, sink: EventS
             return;
         }
     };
-    let opts = RunOptions { backend: "vm".into() };
+    let opts = RunOptions { backend: "vm".into(), leak_scan: true };
     // The host owns the deadline: it stops the whole VM, so the guest never cancels itself.
     runtime.block_on(engine::run(&scenario, &variant, &opts, sink, CancellationToken::new()));
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -157,7 +157,7 @@ fn store(obj: &Path, staging: &Path, out: &Path, series: &[Patch]) -> Result<(),
 }
 
 /// Builds the kernel for `req`, or returns the cached one. Blocking: call it from
-/// `spawn_blocking`. Holds a lock on the source tree so two builds never mix patches.
+/// `spawn_blocking`. Holds the build lock while it patches and builds.
 pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<BuiltKernel, KernelError> {
     let started = Instant::now();
     let cache = cache_dir();
@@ -172,21 +172,8 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     if let Some(found) = std::fs::read_to_string(&remembered).ok().and_then(|key| cached(&cache, key.trim(), started)) {
         return Ok(found);
     }
-    let lock_path = cache.join(format!("build-{}.lock", req.base));
-    let lock = File::create(&lock_path).map_err(|e| KernelError::io(&lock_path, e))?;
-    progress(BuildProgress::Phase("waiting for the kernel build lock".into()));
-    let _lock =
-        nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| KernelError::io(&lock_path, e.into()))?;
-
-    progress(BuildProgress::Phase(format!("unpacking linux-source-{} {version}", req.base)));
-    let src = source::unpacked(&cache, &req.base, &version)?;
-    progress(BuildProgress::Phase("applying patches".into()));
-    patches::apply_series(&src, &series)?;
-
-    progress(BuildProgress::Phase("merging kernel config".into()));
-    let scratch = tempfile::Builder::new().prefix(".kconfig-").tempdir_in(&cache).map_err(|e| KernelError::io(&cache, e))?;
-    let mut scratch_log = File::create(scratch.path().join("log")).map_err(|e| KernelError::io(scratch.path(), e))?;
-    let config = kconfig::merge(&src, &scratch.path().join("o"), &req.fragments, &mut scratch_log)?;
+    let _lock = build_lock(&cache, &req.base, progress)?;
+    let (src, config) = patched_and_merged(&cache, req, &version, &series, progress)?;
     let cfg_hash = sha256_hex(config.as_bytes());
 
     let key = build_key(&req.base, &version, &series, &cfg_hash);
@@ -240,6 +227,45 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
         log: out.join("build.log"),
         took_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// The `.config` `req` would be built with (`lab kernel config`), without compiling: the
+/// tree patched, the fragments merged over tinyconfig and checked to have stuck.
+pub fn merged_config(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<String, KernelError> {
+    let cache = cache_dir();
+    let version = source::package_version(&req.base)?;
+    check_tools()?;
+    std::fs::create_dir_all(&cache).map_err(|e| KernelError::io(&cache, e))?;
+    let series: Vec<Patch> = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
+    let _lock = build_lock(&cache, &req.base, progress)?;
+    Ok(patched_and_merged(&cache, req, &version, &series, progress)?.1)
+}
+
+/// The lock on the shared source tree, so two builds never mix patches.
+fn build_lock(cache: &Path, base: &str, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<nix::fcntl::Flock<File>, KernelError> {
+    let lock_path = cache.join(format!("build-{base}.lock"));
+    let lock = File::create(&lock_path).map_err(|e| KernelError::io(&lock_path, e))?;
+    progress(BuildProgress::Phase("waiting for the kernel build lock".into()));
+    nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| KernelError::io(&lock_path, e.into()))
+}
+
+/// The source tree with `series` applied, and the merged config; the caller holds the lock.
+fn patched_and_merged(
+    cache: &Path,
+    req: &KernelRequest,
+    version: &str,
+    series: &[Patch],
+    progress: &(dyn Fn(BuildProgress) + Sync),
+) -> Result<(PathBuf, String), KernelError> {
+    progress(BuildProgress::Phase(format!("unpacking linux-source-{} {version}", req.base)));
+    let src = source::unpacked(cache, &req.base, version)?;
+    progress(BuildProgress::Phase("applying patches".into()));
+    patches::apply_series(&src, series)?;
+    progress(BuildProgress::Phase("merging kernel config".into()));
+    let scratch = tempfile::Builder::new().prefix(".kconfig-").tempdir_in(cache).map_err(|e| KernelError::io(cache, e))?;
+    let mut scratch_log = File::create(scratch.path().join("log")).map_err(|e| KernelError::io(scratch.path(), e))?;
+    let config = kconfig::merge(&src, &scratch.path().join("o"), &req.fragments, &mut scratch_log)?;
+    Ok((src, config))
 }
 
 /// Hash of everything a build depends on as given: source, patch contents, fragment contents.

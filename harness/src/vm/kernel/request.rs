@@ -7,12 +7,14 @@ use super::KernelRequest;
 use crate::scenario::{KernelFiles, Loaded, Variant};
 
 /// `kernel-patches/<scenario>/<patch>` for each patch of the variant, and
-/// `vm/config/base.config` followed by the scenario's and the variant's fragments. A file in
+/// `vm/config/base.config` followed by the debug kernels' fragments (`debug/<kind>.config`),
+/// then the scenario's and the variant's own, which may override them. A file in
 /// neither tree is named where the scenario would bring it, for [`missing_files`] to report.
 pub fn request_for(loaded: &Loaded, variant: &Variant) -> KernelRequest {
     let files = KernelFiles::of(loaded);
     let or_first = |found: Result<PathBuf, crate::scenario::files::NotFound>| found.unwrap_or_else(|e| e.tried[0].clone());
     let mut fragments = vec![or_first(files.base_config())];
+    fragments.extend(variant.debug.iter().map(|k| or_first(files.fragment(&k.fragment()))));
     fragments.extend(variant.config.iter().map(|c| or_first(files.fragment(c))));
     KernelRequest {
         base: loaded.scenario.kernel.base.clone(),
