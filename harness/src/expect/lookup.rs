@@ -9,10 +9,11 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde::Deserialize;
 
-use super::{scratch, Condition, ConditionError};
+use super::{Condition, ConditionError};
 use crate::event::Observation;
 use crate::run_env::RunEnv;
 use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::scratch;
 use crate::sys::mount;
 
 /// How often the lookup is repeated inside the window.

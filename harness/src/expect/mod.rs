@@ -21,7 +21,6 @@ pub mod mountinfo;
 pub mod pipe_size;
 pub mod process_exit;
 pub mod process_state;
-pub mod scratch;
 pub mod step_output;
 pub mod window;
 

@@ -10,10 +10,11 @@ use futures::FutureExt;
 use regex::Regex;
 use serde::Deserialize;
 
-use super::{scratch, Condition, ConditionError};
+use super::{Condition, ConditionError};
 use crate::event::Observation;
 use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
+use crate::scenario::scratch;
 use crate::sys::mount;
 
 const EVERY: Duration = Duration::from_millis(100);

@@ -9,6 +9,7 @@ pub mod locate;
 pub mod model;
 pub mod preflight;
 mod registry;
+pub mod scratch;
 pub mod validate;
 pub mod variant;
 

@@ -10,8 +10,8 @@ use futures::FutureExt;
 use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
-use crate::expect::scratch;
 use crate::scenario::check::{CheckScope, Problem};
+use crate::scenario::scratch;
 use crate::sys::mount::{self, BindVia};
 
 /// ```yaml

@@ -115,7 +115,7 @@ impl Step for Spec {
             out.push(Problem::new("command", "give the program to run in the container, like [sh, -c, 'echo hi']"));
         }
         for (i, v) in self.volumes.iter().enumerate() {
-            out.extend(crate::expect::scratch::problem(&format!("volumes[{i}].source"), &v.source));
+            out.extend(crate::scenario::scratch::problem(&format!("volumes[{i}].source"), &v.source));
             if !v.destination.starts_with('/') {
                 out.push(Problem::new(format!("volumes[{i}].destination"), "give an absolute path in the container, like /data"));
             }

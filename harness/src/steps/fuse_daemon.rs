@@ -22,10 +22,10 @@ use tokio::io::AsyncReadExt;
 
 use super::exec::{find_program, search_dirs};
 use super::{Step, StepCtx, StepError, StepSummary};
-use crate::expect::scratch;
 use crate::process::workload;
 use crate::process::Creds;
 use crate::scenario::check::{CheckScope, Problem};
+use crate::scenario::scratch;
 use crate::scenario::HumanDuration;
 use crate::sys::mount;
 

@@ -8,8 +8,8 @@ use futures::FutureExt;
 use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
-use crate::expect::scratch;
 use crate::scenario::check::{CheckScope, Problem};
+use crate::scenario::scratch;
 
 /// ```yaml
 /// - id: plugin-root
