@@ -164,7 +164,7 @@ struct Watch<'a> {
 
 impl Watch<'_> {
     fn fatal(&self, f: &FaultReport) -> bool {
-        f.fatal && !self.rules.faults.tolerated.contains(&f.fault)
+        f.fatal && !self.rules.faults.tolerates(f)
     }
 
     fn on_fault(&mut self, f: FaultReport) -> Option<End> {

@@ -105,7 +105,7 @@ impl Watched {
     }
 
     fn fatal(&self, f: &FaultReport) -> bool {
-        f.fatal && !self.fault_rules.tolerated.contains(&f.fault)
+        f.fatal && !self.fault_rules.tolerates(f)
     }
 }
 
@@ -121,7 +121,7 @@ pub fn conclude(w: &Watched) -> Conclusion {
         (End::Verdict | End::Exited(_), Some(v)) => {
             let mut notes = v.notes.clone();
             if let Some(f) = late_fatal {
-                notes.push(format!("after its verdict, {}: {}", console::describe(f.fault), f.message));
+                notes.push(format!("after its verdict, {}", named(f)));
             }
             RunReport { outcome: v.outcome, summary: v.summary.clone(), notes }
         }
@@ -136,13 +136,20 @@ pub fn conclude(w: &Watched) -> Conclusion {
             RunReport::error(message)
         }
     };
-    notes.extend(
-        w.late_faults.iter().filter(|f| !w.fatal(f)).map(|f| format!("{}: {} (see console.log)", console::describe(f.fault), f.message)),
-    );
+    notes.extend(w.late_faults.iter().filter(|f| !w.fatal(f)).map(|f| format!("{} (see console.log)", named(f))));
     notes.extend(w.notes.iter().cloned());
     let report = RunReport { notes: [report.notes, notes].concat(), ..report };
     let unexpected = w.fault_rules.unexpected(w.faults.iter().chain(&w.late_faults));
     Conclusion { report: unexpected::apply(report, &unexpected), events, unexpected }
+}
+
+/// A fault as a note names it: its title where the fault table gave one
+/// (`WARNING in lkdtm_WARNING: WARNING: CPU: 0 PID: 1 at ...`), else its kind.
+fn named(f: &FaultReport) -> String {
+    match &f.title {
+        Some(title) => format!("{title}: {}", f.message),
+        None => format!("{}: {}", console::describe(f.fault), f.message),
+    }
 }
 
 /// A run that stopped without a verdict: the fault to report and its message.

@@ -70,11 +70,18 @@ impl FaultRules {
         FaultRules { signatures, tolerated: scenario.kernel.tolerate.clone(), policy }
     }
 
+    /// `kernel.tolerate` covers `f`. A tolerated `warning` is a `WARNING:` report only, not
+    /// every non-fatal class the coarse kind lumps together: a KASAN or lockdep report on a
+    /// debug kernel is never hidden by a scenario whose debug patch warns on purpose.
+    pub fn tolerates(&self, f: &FaultReport) -> bool {
+        self.tolerated.contains(&f.fault) && (f.fault != GuestFault::Warning || matches!(f.class, None | Some(FaultClass::Warning)))
+    }
+
     /// The console faults among `faults` that are neither the signature nor tolerated.
     pub fn unexpected<'a>(&self, faults: impl IntoIterator<Item = &'a FaultReport>) -> Vec<Unexpected> {
         faults
             .into_iter()
-            .filter(|f| !self.tolerated.contains(&f.fault) && !self.signatures.iter().any(|s| s.is_match(&f.message)))
+            .filter(|f| !self.tolerates(f) && !self.signatures.iter().any(|s| s.is_match(&f.message)))
             .filter_map(|f| {
                 let class = f.class?;
                 let title = f.name().to_string();
@@ -147,5 +154,22 @@ variants:
         assert!(fixed.signatures.is_empty(), "the expectation is limited to buggy");
         assert_eq!(buggy.tolerated, [GuestFault::SoftLockup]);
         assert!(matches!(&buggy.policy, Policy::ForbidBut(a) if a.len() == 1 && a[0].is_match("WARNING in lkdtm_WARNING")));
+    }
+
+    fn report(line: &str) -> FaultReport {
+        let fault = crate::faults::scan(line).pop().expect("a report");
+        FaultReport::from(fault)
+    }
+
+    #[test]
+    fn a_tolerated_warning_does_not_hide_a_sanitizer_report() {
+        let rules = FaultRules { tolerated: vec![GuestFault::Warning], ..FaultRules::default() };
+        // First lines as a 6.1 guest prints them (LKDTM's WARNING; syzkaller's KASAN corpus).
+        let warning = report("WARNING: CPU: 0 PID: 93 at drivers/misc/lkdtm/bugs.c:85 lkdtm_WARNING+0x1a/0x20");
+        let kasan = report("BUG: KASAN: slab-out-of-bounds in memcpy+0x1d/0x40 mm/kasan/kasan.c:31");
+        assert_eq!((warning.fault, kasan.fault), (GuestFault::Warning, GuestFault::Warning), "both lumped as warnings");
+        assert!(rules.tolerates(&warning));
+        assert!(!rules.tolerates(&kasan));
+        assert_eq!(rules.unexpected([&warning, &kasan]).iter().map(|u| u.class).collect::<Vec<_>>(), [FaultClass::Kasan]);
     }
 }

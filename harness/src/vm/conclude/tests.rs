@@ -295,3 +295,14 @@ fn tolerated_kinds_and_faults_without_a_class_are_not_listed() {
     let c = conclude(&w);
     assert!(matches!(&c.unexpected[..], [x] if x.title == "WARNING in lkdtm_WARNING"), "{:?}", c.unexpected);
 }
+
+#[test]
+fn a_late_warning_is_noted_by_its_title() {
+    let w = Watched { verdict: verdict(Outcome::Met), late_faults: vec![lkdtm_warning()], ..watched(End::Verdict) };
+    let c = conclude(&w);
+    assert!(
+        c.report.notes.iter().any(|n| n.starts_with("WARNING in lkdtm_WARNING: WARNING:") && n.ends_with("(see console.log)")),
+        "{:?}",
+        c.report.notes
+    );
+}
