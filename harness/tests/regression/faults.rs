@@ -1,13 +1,16 @@
 //! `faults:` against a real kernel WARNING: LKDTM provokes one in the guest
 //! (`tests/data/vm-warning.yaml`); under `faults: forbid` the run is NOT MET because of it,
 //! named with its title, and under `faults: allow` (or an allow list matching its title)
-//! the same scenario is MET with the WARNING listed in `verdict.json`.
+//! the same scenario is MET with the WARNING listed in `verdict.json`. And every debug
+//! kernel's checker merges over the base config (`lab kernel config --debug ...`), without a
+//! cold build per checker in the suite.
 
 use std::path::Path;
 
 use libtest_mimic::{Failed, Trial};
 use serde_json::Value;
 
+use crate::support::{ensure, lab};
 use crate::vm::{run_file, test_kernel, vm_trial, Run};
 use lab::event::Outcome;
 use lab::vm::backend::VmOptions;
@@ -16,7 +19,49 @@ use lab::vm::backend::VmOptions;
 const TITLE: &str = "WARNING in lkdtm_WARNING";
 
 pub fn tests() -> Vec<Trial> {
-    vec![vm_trial("faults::a_forbidden_warning_makes_the_run_not_met_and_allow_makes_it_met", forbid_then_allow)]
+    vec![
+        vm_trial("faults::a_forbidden_warning_makes_the_run_not_met_and_allow_makes_it_met", forbid_then_allow),
+        vm_trial("faults::every_debug_kernel_checker_sticks_over_the_base_config", debug_kernels_merge),
+    ]
+}
+
+/// The options each `--debug` kind stands for, as `.config` lines.
+const CHECKERS: [(&str, &str); 6] = [
+    ("kasan", "CONFIG_KASAN=y"),
+    ("kfence", "CONFIG_KFENCE=y"),
+    ("lockdep", "CONFIG_PROVE_LOCKING=y"),
+    ("ubsan", "CONFIG_UBSAN=y"),
+    ("atomic_sleep", "CONFIG_DEBUG_ATOMIC_SLEEP=y"),
+    ("kmemleak", "CONFIG_DEBUG_KMEMLEAK=y"),
+];
+
+fn debug_kernels_merge() -> Result<(), Failed> {
+    let config = |debug: Option<&str>| {
+        let mut cmd = lab();
+        cmd.args(["kernel", "config", "fnhe-leak"]);
+        if let Some(d) = debug {
+            cmd.args(["--debug", d]);
+        }
+        cmd.output()
+    };
+    let plain = config(None)?;
+    ensure(plain.status.success(), "lab kernel config fnhe-leak", &plain)?;
+    let plain = String::from_utf8_lossy(&plain.stdout).into_owned();
+    let all: Vec<&str> = CHECKERS.iter().map(|(k, _)| *k).collect();
+    let debug = config(Some(&all.join(",")))?;
+    // Every option of every fragment is checked to have stuck: a missing dependency exits 2.
+    ensure(debug.status.success(), "every checker at once merges, each option stuck", &debug)?;
+    let text = String::from_utf8_lossy(&debug.stdout);
+    for (kind, line) in CHECKERS {
+        let has = |t: &str| t.lines().any(|l| l == line);
+        ensure(has(&text) && !has(&plain), &format!("--debug {kind} adds {line}, which the base kernel does not have"), &debug)?;
+    }
+    let bad = config(Some("kasan,kcsan"))?;
+    ensure(
+        bad.status.code() == Some(2) && String::from_utf8_lossy(&bad.stderr).contains("unknown debug kernel `kcsan`"),
+        "an unknown checker is a usage error naming it",
+        &bad,
+    )
 }
 
 /// The test scenario with its `faults:` line replaced by `policy`, run in a VM.
