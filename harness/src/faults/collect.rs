@@ -181,4 +181,20 @@ mod tests {
         assert_eq!(faults[0].title, "BUG: unable to handle kernel NULL pointer dereference in ip_del_fnhe");
         assert!(faults[0].fatal && faults[0].lines.last().unwrap().contains("end Kernel panic"));
     }
+
+    #[test]
+    fn arms_internal_error_continues_the_report_it_follows() {
+        // syzkaller corpus 243 (arm, 4.17), trimmed: one report, titled by its first line.
+        let log = "\
+syzkaller login: Unable to handle kernel paging request at virtual address fc14ef08
+pgd = c60b8887
+Internal error: Oops: 5 [#1] SMP ARM
+Modules linked in:
+PC is at migrate_task_rq_fair+0x58/0xa8
+LR is at set_task_cpu+0x4c/0xf8
+";
+        let faults = scan(log);
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].title, "BUG: unable to handle kernel paging request in migrate_task_rq_fair");
+    }
 }

@@ -387,6 +387,11 @@ const HANG_SKIP: &[&str] = &[
 
 static FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x").expect("frame"));
+/// arm's unwinder: `[<8016>] (callee) from [<8163>] (caller+0x88/0x3a0)`, both frames.
+static ARM_FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*\[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\) from \[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .expect("arm frame")
+});
 static RIP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?:^|\s)(?:RIP|IP|NIP|pc ?|PC is at):? ?(?:[0-9]+:)?(?:\[<?(?:0x)?[0-9a-f]+>?\]\s+){0,2}([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x",
@@ -426,6 +431,8 @@ fn stack<'a>(msgs: &[&'a str]) -> Vec<&'a str> {
     for m in &msgs[start + 1..] {
         if let Some(f) = frame(m) {
             out.push(f);
+        } else if let Some(c) = ARM_FRAME.captures(m) {
+            out.extend([1, 2].map(|i| c.get(i).expect("group").as_str()));
         } else if !out.is_empty() && (m.starts_with("---[ end") || STACK_START.is_match(m) || m.is_empty()) {
             break;
         }
@@ -543,5 +550,19 @@ mod tests {
         assert_eq!(of(Frames::Hang, &hung).as_deref(), Some("rtnl_lock"));
         let leak = ["backtrace:", "  [<ffffffff81>] kmalloc_trace+0x1/0x2", "  [<ffffffff82>] rt_bind_exception+0x1/0x2"];
         assert_eq!(of(Frames::Stack { rip: false, skip: &["kmemleak", "alloc"] }, &leak).as_deref(), Some("rt_bind_exception"));
+    }
+
+    #[test]
+    fn an_arm_backtrace_gives_callee_and_caller() {
+        // syzkaller corpus 567 (arm, 5.10): kthread_stop is plumbing, its caller is guilty.
+        let arm = [
+            "PC is at kthread_stop+0x60/0x524",
+            "Backtrace: ",
+            "[<801654a4>] (kthread_stop) from [<8163f8d8>] (vhci_shutdown_connection+0x88/0x3a0)",
+            " r7:83675be0 r6:843d38dc r5:83675bbc r4:84a90358",
+            "[<8163f850>] (vhci_shutdown_connection) from [<8163b930>] (event_handler+0xd0/0x1c0)",
+        ];
+        let how = Frames::Stack { rip: true, skip: &[] };
+        assert_eq!(guilty(how, &skip_set(how), None, &arm), Some("vhci_shutdown_connection"));
     }
 }

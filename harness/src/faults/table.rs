@@ -144,7 +144,9 @@ pub static RULES: &[Rule] = &[
     rule(r"int3: ", C::Oops, true, "int3 in {frame}", rip(&[])),
     rule(r"PANIC: double fault", C::Oops, true, "PANIC: double fault in {frame}", rip(&[])),
     rule(r"BUG: .*stack guard page was hit at", C::Oops, true, "BUG: stack guard page was hit in {frame}", rip(&[])),
-    rule(r"Internal error: ", C::Oops, true, "Internal error in {frame}", rip(&[])),
+    // arm's oops line: after `Unable to handle kernel` or `Unhandled fault:` it continues that report.
+    Rule { follows: true, ..rule(r"Internal error: ", C::Oops, true, "Internal error in {frame}", rip(&[])) },
+    rule(r"Alignment trap: ", C::Oops, true, "Alignment trap in {frame}", rip(&[])),
     rule(r"Unhandled fault: ", C::Oops, true, "Unhandled fault in {frame}", rip(&[])),
     // Stalls and lockups.
     rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Stall),
@@ -365,7 +367,8 @@ const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|^(?:I
 const KEYWORDS: &[&str] = &[
     "BUG",
     "WARNING",
-    "INFO:",
+    // Not `INFO:`: lockdep's starts spell it `(?:WARNING|INFO): `.
+    "INFO",
     "Kernel panic",
     "general protection fault",
     "unregister_netdevice",
@@ -378,6 +381,7 @@ const KEYWORDS: &[&str] = &[
     "PANIC:",
     "Internal error:",
     "Unhandled fault:",
+    "Alignment trap:",
     "VFS:",
     "Oops:",
 ];
@@ -480,6 +484,9 @@ mod tests {
         assert_eq!(class("BUG: unable to handle page fault for address: ffffffffffffffe8"), Some(C::Oops));
         assert_eq!(class("WARNING: possible circular locking dependency detected"), Some(C::Lockdep));
         assert_eq!(class("INFO: lockdep is turned off."), None);
+        // Old kernels bracket lockdep's (syzkaller corpus 27, 33, 248): the gate must let `INFO` through.
+        assert_eq!(class("[ INFO: possible circular locking dependency detected ]"), Some(C::Lockdep));
+        assert_eq!(class("[ INFO: suspicious RCU usage. ]"), Some(C::Lockdep));
         assert_eq!(class("lab-guest: the scenario mentions BUG: in its notes"), None);
     }
 }
