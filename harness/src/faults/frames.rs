@@ -30,6 +30,9 @@ pub enum Frames {
     Hang,
     /// The first group of this pattern on a following line (`last function: (\w+)`).
     Named(&'static str),
+    /// The stack right after the first line containing `start` (a bad page's `page last
+    /// allocated`): no such line, no frame.
+    After { start: &'static str, skip: &'static [&'static str] },
 }
 
 /// Frames common to every stack that never name the bug (syzkaller's list, abridged).
@@ -274,7 +277,7 @@ const COMMON_SKIP: &[&str] = &[
 ];
 
 /// Syscall wrappers' prefixes: `__x64_sys_rmdir` is titled `sys_rmdir`, `compat_SyS_mount`
-/// `mount`. Each taken off at most once, in this order.
+/// `mount`, `__se_sys_mremap` `mremap`: the one that leaves the shortest name is taken off.
 const STRIP_PREFIXES: &[&str] = &[
     "SYSC_",
     "SyS_",
@@ -447,7 +450,7 @@ fn skipped(f: &str, skip: &RegexSet) -> bool {
 /// A rule's own skip list, compiled (once per rule, by the table).
 pub fn skip_set(how: Frames) -> RegexSet {
     let list: &[&str] = match how {
-        Frames::Stack { skip, .. } | Frames::LockAt { skip } => skip,
+        Frames::Stack { skip, .. } | Frames::LockAt { skip } | Frames::After { skip, .. } => skip,
         Frames::Stall => &["apic_timer_interrupt", "rcu"],
         _ => &[],
     };
@@ -461,7 +464,7 @@ pub fn guilty<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &
 }
 
 fn strip_prefix(f: &str) -> &str {
-    STRIP_PREFIXES.iter().fold(f, |f, p| f.strip_prefix(p).filter(|r| !r.is_empty()).unwrap_or(f))
+    STRIP_PREFIXES.iter().filter_map(|p| f.strip_prefix(p).filter(|r| !r.is_empty())).min_by_key(|r| r.len()).unwrap_or(f)
 }
 
 fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a str]) -> Option<&'a str> {
@@ -489,6 +492,12 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             stall(&frames).or_else(|| frames.first().copied())
         }
         Frames::Hang => hang(&stack(msgs)),
+        Frames::After { start, .. } => {
+            let from = msgs.iter().position(|m| m.contains(start))?;
+            // Up to the next stack; other lines (interleaved output) are passed over.
+            let rest = msgs[from + 1..].iter().take_while(|m| !STACK_START.is_match(m));
+            rest.filter_map(|m| frame(m)).find(|f| !skipped(f, skip))
+        }
         Frames::Named(pattern) => {
             let re = Regex::new(pattern).ok()?;
             msgs.iter().find_map(|m| re.captures(m).and_then(|c| c.get(1)).map(|g| g.as_str()))
@@ -531,6 +540,9 @@ mod tests {
         assert_eq!(rip("RIP: 0010:netdev_run_todo+0x2e/0x300"), Some("netdev_run_todo"));
         assert_eq!(rip("RIP: 0033:0x7f00"), None);
         assert_eq!(rip("pc : __list_del_entry_valid+0x90/0xc0"), Some("__list_del_entry_valid"));
+        // syzkaller corpus 622 and 738: the prefix leaving the shortest name goes.
+        assert_eq!(strip_prefix("__se_sys_memfd_secret"), "memfd_secret");
+        assert_eq!(strip_prefix("__x64_sys_mremap"), "sys_mremap");
     }
 
     #[test]

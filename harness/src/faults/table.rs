@@ -264,7 +264,20 @@ pub static RULES: &[Rule] = &[
         C::Bug,
         false,
         "BUG: Bad page {1} in {frame}",
-        stack(&["(free|put|get|update|release)_page", "free_unref", "^_?_?folio", "do_exit", "mmput"]),
+        // Where the page came from names the bug, not where its state was found bad.
+        Frames::After {
+            start: "page last allocated",
+            skip: &[
+                "(free|put|get|update|release)_page",
+                "free_unref",
+                "^_*folio",
+                "truncate_inode_pages",
+                "page_frag_free",
+                "alloc",
+                "vmap",
+                "page_owner",
+            ],
+        },
     ),
     rule(r"BUG: Bad page map", C::Bug, false, "BUG: Bad page map", NONE),
     rule(r"BUG: Bad rss-counter state", C::Bug, false, "BUG: Bad rss-counter state", NONE),

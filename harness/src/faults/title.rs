@@ -12,6 +12,38 @@ use regex::Regex;
 use super::frames;
 use super::table::{RULES, TABLE};
 
+/// What varies between occurrences of one bug, taken out of a title as syzkaller's dashboards
+/// do (`KCSAN: data-race in f+0x55/0xb10` is `... in f`, `unknown-block(0,0)` is
+/// `unknown-block(NUM,NUM)`), each applied until the title no longer changes.
+static VARYING: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
+    [
+        (r"syz-executor\.?[0-9]+((/|:)[0-9]+)?", "syz-executor"),
+        (r"syzkaller[0-9]+((/|:)[0-9]+)?", "syzkaller"),
+        (r"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}", "${1}ADDR"),
+        (r"([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3})", "IP"),
+        (r"(\.\w+)(:[0-9]+)+", "${1}:LINE"),
+        (r"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+", "${1}"),
+        (r"CPU#[0-9]+", "CPU"),
+        (r"(\W)(\d+)(\W|$)", "${1}NUM${3}"),
+        (r"(\d+){7,}", "NUM"),
+    ]
+    .into_iter()
+    .map(|(re, to)| (Regex::new(re).expect("varying part"), to))
+    .collect()
+});
+
+fn without_varying(mut title: String) -> String {
+    for (re, to) in VARYING.iter() {
+        while let std::borrow::Cow::Owned(next) = re.replace_all(&title, *to) {
+            if next == title {
+                break;
+            }
+            title = next;
+        }
+    }
+    title
+}
+
 static ACCESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(Read|Write) (?:of size|at addr)").expect("access"));
 
 /// The title of the report rule `rule` starts with `first` (a message without prefixes),
@@ -37,7 +69,7 @@ pub fn title(rule: usize, first: &str, rest: &[&str]) -> String {
         t = &t[close + 1..];
     }
     out.push_str(t);
-    out
+    without_varying(out)
 }
 
 #[cfg(test)]
@@ -74,5 +106,31 @@ mod tests {
         );
         assert_eq!(deadlock, "possible deadlock in pipe_lock");
         assert_eq!(of("general protection fault: 0000 [#1] SMP", &["Modules linked in:"]), "general protection fault in corrupted");
+    }
+
+    #[test]
+    fn what_varies_between_occurrences_leaves_the_title() {
+        // syzkaller corpus 428 and 617.
+        assert_eq!(of("BUG: KCSAN: data-race in e1000_clean_rx_irq+0x551/0xb10", &[]), "KCSAN: data-race in e1000_clean_rx_irq");
+        assert_eq!(
+            of("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", &[]),
+            "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)"
+        );
+    }
+
+    #[test]
+    fn a_bad_page_is_titled_by_where_it_was_allocated() {
+        // syzkaller corpus 725, trimmed: allocator frames skipped, then the caller.
+        let rest = [
+            "page last allocated via order 0, migratetype Unmovable, gfp_mask 0x40c40(GFP_NOFS|__GFP_COMP),",
+            " post_alloc_hook+0x1f3/0x230",
+            " get_page_from_freelist+0x2e4c/0x2f10",
+            " __filemap_get_folio+0x44e/0xc10",
+            " pagecache_get_page+0x2c/0x200",
+            " __get_metapage+0x2b4/0x1050",
+        ];
+        let first = "BUG: Bad page state in process syz.0.16  pfn:4bd35";
+        assert_eq!(of(first, &rest), "BUG: Bad page state in __get_metapage");
+        assert_eq!(of(first, &rest[1..]), "BUG: Bad page state in corrupted", "no allocation stack, no frame");
     }
 }
