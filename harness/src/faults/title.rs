@@ -48,7 +48,17 @@ static ACCESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(Read|Write) (?:o
 
 /// The title of the report rule `rule` starts with `first` (a message without prefixes),
 /// followed by `rest` (the next messages of the report).
+///
+/// A template whose access kind is not in the report (a KASAN report cut short, or an old
+/// kernel's that names none) does not apply: the next rule matching `first` titles it, as
+/// syzkaller falls back to `KASAN: <the rest of the line>`.
 pub fn title(rule: usize, first: &str, rest: &[&str]) -> String {
+    let filled = (rule..RULES.len()).filter(|&i| TABLE.regex(i).is_match(first)).find_map(|i| fill(i, first, rest));
+    without_varying(filled.unwrap_or_else(|| RULES[rule].title.replace("{access}", "corrupted")))
+}
+
+/// Rule `rule`'s template filled, or none if the access kind it names is missing.
+fn fill(rule: usize, first: &str, rest: &[&str]) -> Option<String> {
     let r = &RULES[rule];
     let caps = TABLE.regex(rule).captures(first);
     let group = |i: usize| caps.as_ref().and_then(|c| c.get(i)).map_or("", |m| m.as_str().trim_end());
@@ -62,14 +72,14 @@ pub fn title(rule: usize, first: &str, rest: &[&str]) -> String {
             "frame" => out.push_str(frames::guilty(r.frames, TABLE.skip(rule), inline, rest).unwrap_or("corrupted")),
             "access" => {
                 let access = rest.iter().take(40).find_map(|m| ACCESS.captures(m)).map(|c| c.get(1).expect("group").as_str());
-                out.push_str(access.unwrap_or("corrupted"));
+                out.push_str(access?);
             }
             n => out.push_str(group(n.parse().expect("template group"))),
         }
         t = &t[close + 1..];
     }
     out.push_str(t);
-    without_varying(out)
+    Some(out)
 }
 
 #[cfg(test)]
@@ -116,6 +126,15 @@ mod tests {
             of("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", &[]),
             "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)"
         );
+    }
+
+    #[test]
+    fn a_kasan_report_without_its_access_kind_is_titled_by_its_line() {
+        // syzkaller corpus 104 (4.x: no `Read of size` line) and 79.
+        let old = "BUG: KASAN: slab-out-of-bounds in gup_huge_pmd+0x739/0x770 at addr ffff8800b46111c0";
+        assert_eq!(of(old, &["Call Trace:", " gup_huge_pmd+0x1/0x2"]), "KASAN: slab-out-of-bounds in gup_huge_pmd at addr ADDR");
+        let part = "BUG: KASAN: use-after-free in do_con_write.part.23+0x1c50/0x1cb0 at addr ffff88000012c43a";
+        assert_eq!(of(part, &[]), "KASAN: use-after-free in do_con_write.part.NUM at addr ADDR");
     }
 
     #[test]
