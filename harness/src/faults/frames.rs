@@ -30,9 +30,10 @@ pub enum Frames {
     Hang,
     /// The first group of this pattern on a following line (`last function: (\w+)`).
     Named(&'static str),
-    /// The stack right after the first line containing `start` (a bad page's `page last
-    /// allocated`): no such line, no frame.
-    After { start: &'static str, skip: &'static [&'static str] },
+    /// The stack right after the first line containing `after` (a bad page's `page last
+    /// allocated`: no such line, no frame), or, with none, right after the report's first
+    /// line (KMSAN prints no `Call Trace:`); up to the next stack.
+    Following { after: Option<&'static str>, skip: &'static [&'static str] },
 }
 
 /// Frames common to every stack that never name the bug (syzkaller's list, abridged).
@@ -450,7 +451,7 @@ fn skipped(f: &str, skip: &RegexSet) -> bool {
 /// A rule's own skip list, compiled (once per rule, by the table).
 pub fn skip_set(how: Frames) -> RegexSet {
     let list: &[&str] = match how {
-        Frames::Stack { skip, .. } | Frames::LockAt { skip } | Frames::After { skip, .. } => skip,
+        Frames::Stack { skip, .. } | Frames::LockAt { skip } | Frames::Following { skip, .. } => skip,
         Frames::Stall => &["apic_timer_interrupt", "rcu"],
         _ => &[],
     };
@@ -492,10 +493,13 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             stall(&frames).or_else(|| frames.first().copied())
         }
         Frames::Hang => hang(&stack(msgs)),
-        Frames::After { start, .. } => {
-            let from = msgs.iter().position(|m| m.contains(start))?;
+        Frames::Following { after, .. } => {
+            let from = match after {
+                Some(after) => msgs.iter().position(|m| m.contains(after))? + 1,
+                None => 0,
+            };
             // Up to the next stack; other lines (interleaved output) are passed over.
-            let rest = msgs[from + 1..].iter().take_while(|m| !STACK_START.is_match(m));
+            let rest = msgs[from..].iter().take_while(|m| !STACK_START.is_match(m));
             rest.filter_map(|m| frame(m)).find(|f| !skipped(f, skip))
         }
         Frames::Named(pattern) => {

@@ -48,6 +48,11 @@ const fn rip(skip: &'static [&'static str]) -> Frames {
     Frames::Stack { rip: true, skip }
 }
 
+/// KMSAN's stack follows its first line, without `Call Trace:`.
+const fn kmsan(skip: &'static [&'static str]) -> Frames {
+    Frames::Following { after: None, skip }
+}
+
 const LOCK: Frames = Frames::LockAt { skip: &["process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue"] };
 const NONE: Frames = Frames::None;
 const UBSAN_SKIP: &[&str] = &["ubsan", "overflow"];
@@ -92,14 +97,15 @@ pub static RULES: &[Rule] = &[
         C::Kmsan,
         false,
         "KMSAN: kernel-usb-infoleak in {frame}",
-        stack(&["alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
+        kmsan(&["alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
     ),
     rule(
         r"BUG: KMSAN: ([a-z\-]+) in {FUNC}",
         C::Kmsan,
         false,
         "KMSAN: {1} in {frame}",
-        stack(&["alloc_skb", "netlink_ack", "netlink_rcv_skb"]),
+        // Generic crypto is where uninit data is hit, not the bug.
+        kmsan(&["alloc_skb", "netlink_ack", "netlink_rcv_skb", "_encrypt$", "^(?:crypto|cipher|drbg|rng)_"]),
     ),
     rule(r"BUG: KCSAN: (.*)", C::Kcsan, false, "KCSAN: {1}", NONE),
     rule(r"BUG: KFENCE: (use-after-free|out-of-bounds) (read|write) in {FUNC}", C::Kfence, false, "KFENCE: {1} {2} in {frame}", stack(&[])),
@@ -265,8 +271,8 @@ pub static RULES: &[Rule] = &[
         false,
         "BUG: Bad page {1} in {frame}",
         // Where the page came from names the bug, not where its state was found bad.
-        Frames::After {
-            start: "page last allocated",
+        Frames::Following {
+            after: Some("page last allocated"),
             skip: &[
                 "(free|put|get|update|release)_page",
                 "free_unref",

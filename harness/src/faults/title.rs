@@ -138,6 +138,21 @@ mod tests {
     }
 
     #[test]
+    fn a_kmsan_report_is_titled_by_the_stack_under_its_first_line() {
+        // syzkaller corpus 703: no `Call Trace:`, and crc32 is plumbing.
+        let rest = [
+            " crc32_le_base+0x43c/0xd80",
+            " nilfs_add_checksums_on_logs+0xb2c/0xe70",
+            " nilfs_segctor_do_construct+0x9d40/0xde70",
+            "",
+            "Uninit was created at:",
+            " __alloc_pages+0x9a4/0xe00",
+        ];
+        let first = "BUG: KMSAN: uninit-value in crc32_le_base+0x43c/0xd80";
+        assert_eq!(of(first, &rest), "KMSAN: uninit-value in nilfs_add_checksums_on_logs");
+    }
+
+    #[test]
     fn a_bad_page_is_titled_by_where_it_was_allocated() {
         // syzkaller corpus 725, trimmed: allocator frames skipped, then the caller.
         let rest = [
