@@ -20,7 +20,7 @@ pub enum Frames {
     /// captures one, then the faulting `RIP:` if `rip`, then the stack; the first frame
     /// not matching `skip` (nor the common skip list).
     Stack { rip: bool, skip: &'static [&'static str] },
-    /// lockdep: the first `at: func+0x` line, then the stack.
+    /// lockdep: the first two `at: func+0x` lines, then the stack.
     LockAt { skip: &'static [&'static str] },
     /// RCU stall, soft lockup: the frame just above the first entry point (syscall,
     /// workqueue, timer) on the interrupted stack: where the CPU was looping.
@@ -476,8 +476,9 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             inline.into_iter().chain(rip_frame).chain(stack(msgs)).find(|f| !skipped(f, skip))
         }
         Frames::LockAt { .. } => {
-            let at = msgs.iter().find_map(|m| LOCK_AT.captures(m).map(|c| c.get(1).expect("group").as_str()));
-            at.into_iter().chain(stack(msgs)).find(|f| !skipped(f, skip))
+            // The lock acquired, then the one held (when the first is workqueue plumbing).
+            let ats = msgs.iter().filter_map(|m| LOCK_AT.captures(m).map(|c| c.get(1).expect("group").as_str())).take(2);
+            ats.chain(stack(msgs)).find(|f| !skipped(f, skip))
         }
         Frames::Stall => {
             // The interrupted context: after the timer interrupt's entry, if the report has it.

@@ -177,7 +177,9 @@ pub static RULES: &[Rule] = &[
     rule(r"(?:WARNING|INFO): possible irq lock inversion dependency detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
     rule(r"(?:WARNING|INFO): .*-safe -> .*-unsafe lock order detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
     rule(r"(?:WARNING|INFO): possible recursive locking detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
-    rule(r"(?:WARNING|INFO): inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", LOCK),
+    // Old kernels' (`[ INFO: ... ]`) are named by the `at:` line, new ones by their stack.
+    rule(r"INFO: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", LOCK),
+    rule(r"WARNING: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", stack(&[])),
     rule(
         r"(WARNING|INFO): suspicious RCU usage",
         C::Lockdep,
@@ -288,6 +290,7 @@ pub static RULES: &[Rule] = &[
     rule(r"BUG: Bad page map", C::Bug, false, "BUG: Bad page map", NONE),
     rule(r"BUG: Bad rss-counter state", C::Bug, false, "BUG: Bad rss-counter state", NONE),
     rule(r"BUG: non-zero (nr_ptes|nr_pmds) on freeing mm", C::Bug, false, "BUG: non-zero {1} on freeing mm", NONE),
+    rule(r"BUG: Dentry .* still in use \([0-9]+\) \[(unmount) of ", C::Bug, false, "BUG: Dentry still in use in {1}", NONE),
     rule(r"BUG: Dentry .* still in use", C::Bug, false, "BUG: Dentry still in use in {frame}", stack(&[])),
     rule(r"BUG kmalloc-.*: Object already free", C::Bug, false, "BUG: Object already free", NONE),
     // kernel BUG at.

@@ -153,6 +153,24 @@ mod tests {
     }
 
     #[test]
+    fn lockdep_and_dentry_reports_name_what_syzkaller_names() {
+        // syzkaller corpus 466: the lock acquired is taken in workqueue plumbing, so the
+        // lock already held names the deadlock.
+        let rest = [
+            "syz-executor.5/3699 is trying to acquire lock:",
+            "ffff88803d3d5d28 ((wq_completion)wg-kex-wireguard1){+.+.}, at: flush_workqueue+0xe6/0x1520",
+            "but task is already holding lock:",
+            "ffff88805ffdce80 (&wg->static_identity.lock){++++}, at: wg_set_device+0xfb7/0x1490",
+            "Call Trace:",
+            " print_circular_bug+0x1/0x2",
+        ];
+        assert_eq!(of("WARNING: possible circular locking dependency detected", &rest), "possible deadlock in wg_set_device");
+        // syzkaller corpus 87.
+        let dentry = "BUG: Dentry ffff880175978600{i=8bb9,n=lo}  still in use (1) [unmount of proc proc]";
+        assert_eq!(of(dentry, &[]), "BUG: Dentry still in use in unmount");
+    }
+
+    #[test]
     fn a_bad_page_is_titled_by_where_it_was_allocated() {
         // syzkaller corpus 725, trimmed: allocator frames skipped, then the caller.
         let rest = [
