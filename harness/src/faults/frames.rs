@@ -22,9 +22,12 @@ pub enum Frames {
     Stack { rip: bool, skip: &'static [&'static str] },
     /// lockdep: the first two `at: func+0x` lines, then the stack.
     LockAt { skip: &'static [&'static str] },
-    /// RCU stall, soft lockup: the frame just above the first entry point (syscall,
-    /// workqueue, timer) on the interrupted stack: where the CPU was looping.
+    /// RCU stall: the frame just above the first entry point (syscall, workqueue, timer) on
+    /// the interrupted stack: where the CPU was looping.
     Stall,
+    /// Soft lockup: the same, on the stack of its `RIP:` and `Call Trace:` (a panic's stack
+    /// after it, with its own timer interrupt, is not the lockup's).
+    Lockup,
     /// Hung task: the first frame that is not scheduling or waiting; `rtnl_lock` and
     /// `synchronize_rcu` stand for the lock a whole class of hangs waits on.
     Hang,
@@ -437,7 +440,8 @@ fn stack<'a>(msgs: &[&'a str]) -> Vec<&'a str> {
             out.push(f);
         } else if let Some(c) = ARM_FRAME.captures(m) {
             out.extend([1, 2].map(|i| c.get(i).expect("group").as_str()));
-        } else if !out.is_empty() && (m.starts_with("---[ end") || STACK_START.is_match(m) || m.is_empty()) {
+        } else if STACK_START.is_match(m) || !out.is_empty() && (m.starts_with("---[ end") || m.is_empty()) {
+            // An empty stack then another (a double fault's, a panic's) is no stack.
             break;
         }
     }
@@ -491,6 +495,11 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
                 rip_frame.into_iter().chain(stack(after)).collect()
             };
             let frames: Vec<&str> = frames.into_iter().filter(|f| !skipped(f, skip)).collect();
+            stall(&frames).or_else(|| frames.first().copied())
+        }
+        Frames::Lockup => {
+            let rip_frame = msgs.iter().find_map(|m| rip(m));
+            let frames: Vec<&str> = rip_frame.into_iter().chain(stack(msgs)).filter(|f| !skipped(f, skip)).collect();
             stall(&frames).or_else(|| frames.first().copied())
         }
         Frames::Hang => hang(&stack(msgs)),

@@ -155,7 +155,7 @@ pub static RULES: &[Rule] = &[
     rule(r"Alignment trap: ", C::Oops, true, "Alignment trap in {frame}", rip(&[])),
     rule(r"Unhandled fault: ", C::Oops, true, "Unhandled fault in {frame}", rip(&[])),
     // Stalls and lockups.
-    rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Stall),
+    rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Lockup),
     rule(
         r"INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall",
         C::Stall,
@@ -375,7 +375,9 @@ pub static RULES: &[Rule] = &[
     rule(r"Kernel panic - not syncing: kernel stack overflow", C::Panic, true, "kernel stack overflow in {frame}", stack(&["bad_stack"])),
     rule(r"Kernel panic - not syncing: (Attempted to kill init!)", C::Panic, true, "kernel panic: {1}", NONE),
     rule(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc", C::Panic, true, "kernel panic: Couldn't open N_TTY ldisc", NONE),
-    rule(r"Kernel panic - not syncing: (.*)", C::Panic, true, "kernel panic: {1}", NONE),
+    // Any other panic right in a report is that report's end (`scheduling while atomic` panics
+    // before printing its stack).
+    Rule { follows: true, ..rule(r"Kernel panic - not syncing: (.*)", C::Panic, true, "kernel panic: {1}", NONE) },
     // A bare keyword: the report's first line was cut.
     Rule { anchored: true, ..rule(r"(BUG|WARNING|INFO):\s*$", C::Bug, false, "{1}: corrupted", NONE) },
     Rule { anchored: true, ..rule(r"BUG: (.+)", C::Bug, false, "BUG: {1}", NONE) },

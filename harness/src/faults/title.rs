@@ -171,6 +171,38 @@ mod tests {
     }
 
     #[test]
+    fn a_lockup_reads_its_own_stack_and_an_empty_stack_is_none() {
+        // syzkaller corpus 265, trimmed: the panic's stack after the lockup's has its own
+        // timer interrupt, which must not be taken for the lockup's.
+        let rest = [
+            "RIP: 0010:_raw_spin_unlock_irqrestore+0xa1/0xc0",
+            "Call Trace:",
+            " snd_virmidi_output_trigger+0x522/0x6c0",
+            " snd_rawmidi_write+0x2e2/0xdc0",
+            " vfs_write+0x1f8/0x560",
+            "Kernel panic - not syncing: softlockup: hung tasks",
+            "Call Trace:",
+            " <IRQ>",
+            " watchdog_timer_fn+0x1/0x2",
+            " apic_timer_interrupt+0x1/0x2",
+            " </IRQ>",
+        ];
+        assert_eq!(
+            of("watchdog: BUG: soft lockup - CPU#1 stuck for 134s! [syz-executor2:10431]", &rest),
+            "BUG: soft lockup in snd_rawmidi_write"
+        );
+        // syzkaller corpus 315: the double fault's own stack is empty, the panic's is not its.
+        let df = [
+            "RIP: 0010:trace_hardirqs_off_thunk+0xb/0x1c",
+            "Call Trace:",
+            "Kernel panic - not syncing: Machine halted.",
+            "Call Trace:",
+            " df_debug+0x32/0x32",
+        ];
+        assert_eq!(of("PANIC: double fault, error_code: 0x0", &df), "PANIC: double fault in corrupted");
+    }
+
+    #[test]
     fn a_bad_page_is_titled_by_where_it_was_allocated() {
         // syzkaller corpus 725, trimmed: allocator frames skipped, then the caller.
         let rest = [
