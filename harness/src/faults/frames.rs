@@ -25,9 +25,10 @@ pub enum Frames {
     /// RCU stall: the frame just above the first entry point (syscall, workqueue, timer) on
     /// the interrupted stack: where the CPU was looping.
     Stall,
-    /// Soft lockup: the same, on the stack of its `RIP:` and `Call Trace:` (a panic's stack
-    /// after it, with its own timer interrupt, is not the lockup's).
-    Lockup,
+    /// Soft lockup, stack overflow: the same, on the stack of the `RIP:` (if `rip`) and the
+    /// `Call Trace:` (a panic's stack after it, with its own timer interrupt, is not the
+    /// lockup's): a loop or a recursion is named by where it was entered.
+    Entered { rip: bool, skip: &'static [&'static str] },
     /// Hung task: the first frame that is not scheduling or waiting; `rtnl_lock` and
     /// `synchronize_rcu` stand for the lock a whole class of hangs waits on.
     Hang,
@@ -455,7 +456,7 @@ fn skipped(f: &str, skip: &RegexSet) -> bool {
 /// A rule's own skip list, compiled (once per rule, by the table).
 pub fn skip_set(how: Frames) -> RegexSet {
     let list: &[&str] = match how {
-        Frames::Stack { skip, .. } | Frames::LockAt { skip } | Frames::Following { skip, .. } => skip,
+        Frames::Stack { skip, .. } | Frames::LockAt { skip } | Frames::Following { skip, .. } | Frames::Entered { skip, .. } => skip,
         Frames::Stall => &["apic_timer_interrupt", "rcu"],
         _ => &[],
     };
@@ -497,8 +498,8 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             let frames: Vec<&str> = frames.into_iter().filter(|f| !skipped(f, skip)).collect();
             stall(&frames).or_else(|| frames.first().copied())
         }
-        Frames::Lockup => {
-            let rip_frame = msgs.iter().find_map(|m| rip(m));
+        Frames::Entered { rip: with_rip, .. } => {
+            let rip_frame = if with_rip { msgs.iter().find_map(|m| rip(m)) } else { None };
             let frames: Vec<&str> = rip_frame.into_iter().chain(stack(msgs)).filter(|f| !skipped(f, skip)).collect();
             stall(&frames).or_else(|| frames.first().copied())
         }

@@ -149,13 +149,19 @@ pub static RULES: &[Rule] = &[
     Rule { follows: true, ..rule(r"invalid opcode: ", C::Oops, true, "invalid opcode in {frame}", rip(&[])) },
     rule(r"int3: ", C::Oops, true, "int3 in {frame}", rip(&[])),
     rule(r"PANIC: double fault", C::Oops, true, "PANIC: double fault in {frame}", rip(&[])),
-    rule(r"BUG: .*stack guard page was hit at", C::Oops, true, "BUG: stack guard page was hit in {frame}", rip(&[])),
+    rule(
+        r"BUG: .*stack guard page was hit at",
+        C::Oops,
+        true,
+        "BUG: stack guard page was hit in {frame}",
+        Frames::Entered { rip: true, skip: &[] },
+    ),
     // arm's oops line: after `Unable to handle kernel` or `Unhandled fault:` it continues that report.
     Rule { follows: true, ..rule(r"Internal error: ", C::Oops, true, "Internal error in {frame}", rip(&[])) },
     rule(r"Alignment trap: ", C::Oops, true, "Alignment trap in {frame}", rip(&[])),
     rule(r"Unhandled fault: ", C::Oops, true, "Unhandled fault in {frame}", rip(&[])),
     // Stalls and lockups.
-    rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Lockup),
+    rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Entered { rip: true, skip: &[] }),
     rule(
         r"INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall",
         C::Stall,
@@ -370,9 +376,15 @@ pub static RULES: &[Rule] = &[
         C::Panic,
         true,
         "kernel panic: corrupted stack end in {frame}",
-        stack(&["schedule", "retint_kernel"]),
+        Frames::Entered { rip: false, skip: &["schedule", "retint_kernel"] },
     ),
-    rule(r"Kernel panic - not syncing: kernel stack overflow", C::Panic, true, "kernel stack overflow in {frame}", stack(&["bad_stack"])),
+    rule(
+        r"Kernel panic - not syncing: kernel stack overflow",
+        C::Panic,
+        true,
+        "kernel stack overflow in {frame}",
+        Frames::Entered { rip: false, skip: &["bad_stack"] },
+    ),
     rule(r"Kernel panic - not syncing: (Attempted to kill init!)", C::Panic, true, "kernel panic: {1}", NONE),
     rule(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc", C::Panic, true, "kernel panic: Couldn't open N_TTY ldisc", NONE),
     // Any other panic right in a report is that report's end (`scheduling while atomic` panics

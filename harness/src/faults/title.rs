@@ -203,6 +203,26 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_overflow_is_named_where_its_stack_was_entered() {
+        // syzkaller corpus 330, trimmed: the frame above the worker's entry names it.
+        let rest = [
+            "Call Trace:",
+            " dump_stack+0x1d3/0x2c6",
+            " panic+0x2ad/0x55f",
+            " __schedule+0x1ec6/0x1ed0",
+            " retint_kernel+0x1b/0x2d",
+            " rmap_walk+0x119/0x350",
+            "syz-executor2 (20558) used greatest stack depth: 4808 bytes left",
+            " shrink_node+0x3e1/0x17f0",
+            " wb_writeback+0xa73/0xfc0",
+            " wb_workfn+0xd65/0x1790",
+            " process_one_work+0xc90/0x1c40",
+        ];
+        let first = "Kernel panic - not syncing: corrupted stack end detected inside scheduler";
+        assert_eq!(of(first, &rest), "kernel panic: corrupted stack end in wb_workfn");
+    }
+
+    #[test]
     fn a_bad_page_is_titled_by_where_it_was_allocated() {
         // syzkaller corpus 725, trimmed: allocator frames skipped, then the caller.
         let rest = [
