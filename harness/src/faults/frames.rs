@@ -503,7 +503,8 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             let frames: Vec<&str> = rip_frame.into_iter().chain(stack(msgs)).filter(|f| !skipped(f, skip)).collect();
             stall(&frames).or_else(|| frames.first().copied())
         }
-        Frames::Hang => hang(&stack(msgs)),
+        // The common plumbing goes first, as for every stack (`__flush_work`, `usb_control_msg`).
+        Frames::Hang => hang(&stack(msgs).into_iter().filter(|f| !skipped(f, skip)).collect::<Vec<_>>()),
         Frames::Following { after, .. } => {
             let from = match after {
                 Some(after) => msgs.iter().position(|m| m.contains(after))? + 1,
@@ -577,6 +578,21 @@ mod tests {
         assert_eq!(of(Frames::Hang, &hung).as_deref(), Some("rtnl_lock"));
         let leak = ["backtrace:", "  [<ffffffff81>] kmalloc_trace+0x1/0x2", "  [<ffffffff82>] rt_bind_exception+0x1/0x2"];
         assert_eq!(of(Frames::Stack { rip: false, skip: &["kmemleak", "alloc"] }, &leak).as_deref(), Some("rt_bind_exception"));
+    }
+
+    #[test]
+    fn a_hang_passes_over_the_common_plumbing_too() {
+        // syzkaller corpus 446, trimmed: __flush_work and cancel_delayed_work_sync only wait.
+        let hung = [
+            "Call Trace:",
+            " __schedule+0x86c/0x1ed0",
+            " wait_for_completion+0x427/0x8a0",
+            " __flush_work+0x59c/0x9b0",
+            " __cancel_work_timer+0x4ba/0x820",
+            " cancel_delayed_work_sync+0x1a/0x20",
+            " tls_sw_free_resources_tx+0x1df/0xcf0",
+        ];
+        assert_eq!(guilty(Frames::Hang, &skip_set(Frames::Hang), None, &hung), Some("tls_sw_free_resources_tx"));
     }
 
     #[test]
