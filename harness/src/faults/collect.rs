@@ -181,4 +181,39 @@ mod tests {
         assert_eq!(faults[0].title, "BUG: unable to handle kernel NULL pointer dereference in ip_del_fnhe");
         assert!(faults[0].fatal && faults[0].lines.last().unwrap().contains("end Kernel panic"));
     }
+
+    #[test]
+    fn arms_internal_error_continues_the_report_it_follows() {
+        // syzkaller corpus 243 (arm, 4.17), trimmed: one report, titled by its first line.
+        let log = "\
+syzkaller login: Unable to handle kernel paging request at virtual address fc14ef08
+pgd = c60b8887
+Internal error: Oops: 5 [#1] SMP ARM
+Modules linked in:
+PC is at migrate_task_rq_fair+0x58/0xa8
+LR is at set_task_cpu+0x4c/0xf8
+";
+        let faults = scan(log);
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].title, "BUG: unable to handle kernel paging request in migrate_task_rq_fair");
+    }
+
+    #[test]
+    fn a_panic_inside_a_report_ends_it_rather_than_starting_another() {
+        // syzkaller corpus 642, trimmed: the panic comes before the stack that names the bug.
+        let log = "\
+[ 2500.529878][T12771] BUG: scheduling while atomic: syz-executor.1/12771/0x00000002
+[ 2500.547572][T12771] [<ffffffff812b2934>] kernel_fpu_begin_mask+0x64/0x260
+[ 2500.558965][T12771] Kernel panic - not syncing: scheduling while atomic
+[ 2500.584832][T12771] Call Trace:
+[ 2500.588127][T12771]  dump_stack_lvl+0xcd/0x134
+[ 2500.592949][T12771]  panic+0x306/0x73d
+[ 2500.622673][T12771]  __schedule_bug.cold+0x10c/0x143
+[ 2500.649224][T12771]  schedule+0xd3/0x270
+[ 2500.653313][T12771]  exit_to_user_mode_prepare+0x14a/0x290
+";
+        let faults = scan(log);
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].title, "BUG: scheduling while atomic in exit_to_user_mode_prepare");
+    }
 }

@@ -20,16 +20,24 @@ pub enum Frames {
     /// captures one, then the faulting `RIP:` if `rip`, then the stack; the first frame
     /// not matching `skip` (nor the common skip list).
     Stack { rip: bool, skip: &'static [&'static str] },
-    /// lockdep: the first `at: func+0x` line, then the stack.
+    /// lockdep: the first two `at: func+0x` lines, then the stack.
     LockAt { skip: &'static [&'static str] },
-    /// RCU stall, soft lockup: the frame just above the first entry point (syscall,
-    /// workqueue, timer) on the interrupted stack: where the CPU was looping.
+    /// RCU stall: the frame just above the first entry point (syscall, workqueue, timer) on
+    /// the interrupted stack: where the CPU was looping.
     Stall,
+    /// Soft lockup, stack overflow: the same, on the stack of the `RIP:` (if `rip`) and the
+    /// `Call Trace:` (a panic's stack after it, with its own timer interrupt, is not the
+    /// lockup's): a loop or a recursion is named by where it was entered.
+    Entered { rip: bool, skip: &'static [&'static str] },
     /// Hung task: the first frame that is not scheduling or waiting; `rtnl_lock` and
     /// `synchronize_rcu` stand for the lock a whole class of hangs waits on.
     Hang,
     /// The first group of this pattern on a following line (`last function: (\w+)`).
     Named(&'static str),
+    /// The stack right after the first line containing `after` (a bad page's `page last
+    /// allocated`: no such line, no frame), or, with none, right after the report's first
+    /// line (KMSAN prints no `Call Trace:`); up to the next stack.
+    Following { after: Option<&'static str>, skip: &'static [&'static str] },
 }
 
 /// Frames common to every stack that never name the bug (syzkaller's list, abridged).
@@ -274,7 +282,7 @@ const COMMON_SKIP: &[&str] = &[
 ];
 
 /// Syscall wrappers' prefixes: `__x64_sys_rmdir` is titled `sys_rmdir`, `compat_SyS_mount`
-/// `mount`. Each taken off at most once, in this order.
+/// `mount`, `__se_sys_mremap` `mremap`: the one that leaves the shortest name is taken off.
 const STRIP_PREFIXES: &[&str] = &[
     "SYSC_",
     "SyS_",
@@ -387,6 +395,11 @@ const HANG_SKIP: &[&str] = &[
 
 static FRAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x").expect("frame"));
+/// arm's unwinder: `[<8016>] (callee) from [<8163>] (caller+0x88/0x3a0)`, both frames.
+static ARM_FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*\[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\) from \[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .expect("arm frame")
+});
 static RIP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r"(?:^|\s)(?:RIP|IP|NIP|pc ?|PC is at):? ?(?:[0-9]+:)?(?:\[<?(?:0x)?[0-9a-f]+>?\]\s+){0,2}([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x",
@@ -426,7 +439,10 @@ fn stack<'a>(msgs: &[&'a str]) -> Vec<&'a str> {
     for m in &msgs[start + 1..] {
         if let Some(f) = frame(m) {
             out.push(f);
-        } else if !out.is_empty() && (m.starts_with("---[ end") || STACK_START.is_match(m) || m.is_empty()) {
+        } else if let Some(c) = ARM_FRAME.captures(m) {
+            out.extend([1, 2].map(|i| c.get(i).expect("group").as_str()));
+        } else if STACK_START.is_match(m) || !out.is_empty() && (m.starts_with("---[ end") || m.is_empty()) {
+            // An empty stack then another (a double fault's, a panic's) is no stack.
             break;
         }
     }
@@ -440,7 +456,7 @@ fn skipped(f: &str, skip: &RegexSet) -> bool {
 /// A rule's own skip list, compiled (once per rule, by the table).
 pub fn skip_set(how: Frames) -> RegexSet {
     let list: &[&str] = match how {
-        Frames::Stack { skip, .. } | Frames::LockAt { skip } => skip,
+        Frames::Stack { skip, .. } | Frames::LockAt { skip } | Frames::Following { skip, .. } | Frames::Entered { skip, .. } => skip,
         Frames::Stall => &["apic_timer_interrupt", "rcu"],
         _ => &[],
     };
@@ -454,7 +470,7 @@ pub fn guilty<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &
 }
 
 fn strip_prefix(f: &str) -> &str {
-    STRIP_PREFIXES.iter().fold(f, |f, p| f.strip_prefix(p).filter(|r| !r.is_empty()).unwrap_or(f))
+    STRIP_PREFIXES.iter().filter_map(|p| f.strip_prefix(p).filter(|r| !r.is_empty())).min_by_key(|r| r.len()).unwrap_or(f)
 }
 
 fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a str]) -> Option<&'a str> {
@@ -465,8 +481,9 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             inline.into_iter().chain(rip_frame).chain(stack(msgs)).find(|f| !skipped(f, skip))
         }
         Frames::LockAt { .. } => {
-            let at = msgs.iter().find_map(|m| LOCK_AT.captures(m).map(|c| c.get(1).expect("group").as_str()));
-            at.into_iter().chain(stack(msgs)).find(|f| !skipped(f, skip))
+            // The lock acquired, then the one held (when the first is workqueue plumbing).
+            let ats = msgs.iter().filter_map(|m| LOCK_AT.captures(m).map(|c| c.get(1).expect("group").as_str())).take(2);
+            ats.chain(stack(msgs)).find(|f| !skipped(f, skip))
         }
         Frames::Stall => {
             // The interrupted context: after the timer interrupt's entry, if the report has it.
@@ -481,7 +498,22 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             let frames: Vec<&str> = frames.into_iter().filter(|f| !skipped(f, skip)).collect();
             stall(&frames).or_else(|| frames.first().copied())
         }
-        Frames::Hang => hang(&stack(msgs)),
+        Frames::Entered { rip: with_rip, .. } => {
+            let rip_frame = if with_rip { msgs.iter().find_map(|m| rip(m)) } else { None };
+            let frames: Vec<&str> = rip_frame.into_iter().chain(stack(msgs)).filter(|f| !skipped(f, skip)).collect();
+            stall(&frames).or_else(|| frames.first().copied())
+        }
+        // The common plumbing goes first, as for every stack (`__flush_work`, `usb_control_msg`).
+        Frames::Hang => hang(&stack(msgs).into_iter().filter(|f| !skipped(f, skip)).collect::<Vec<_>>()),
+        Frames::Following { after, .. } => {
+            let from = match after {
+                Some(after) => msgs.iter().position(|m| m.contains(after))? + 1,
+                None => 0,
+            };
+            // Up to the next stack; other lines (interleaved output) are passed over.
+            let rest = msgs[from..].iter().take_while(|m| !STACK_START.is_match(m));
+            rest.filter_map(|m| frame(m)).find(|f| !skipped(f, skip))
+        }
         Frames::Named(pattern) => {
             let re = Regex::new(pattern).ok()?;
             msgs.iter().find_map(|m| re.captures(m).and_then(|c| c.get(1)).map(|g| g.as_str()))
@@ -524,6 +556,9 @@ mod tests {
         assert_eq!(rip("RIP: 0010:netdev_run_todo+0x2e/0x300"), Some("netdev_run_todo"));
         assert_eq!(rip("RIP: 0033:0x7f00"), None);
         assert_eq!(rip("pc : __list_del_entry_valid+0x90/0xc0"), Some("__list_del_entry_valid"));
+        // syzkaller corpus 622 and 738: the prefix leaving the shortest name goes.
+        assert_eq!(strip_prefix("__se_sys_memfd_secret"), "memfd_secret");
+        assert_eq!(strip_prefix("__x64_sys_mremap"), "sys_mremap");
     }
 
     #[test]
@@ -543,5 +578,34 @@ mod tests {
         assert_eq!(of(Frames::Hang, &hung).as_deref(), Some("rtnl_lock"));
         let leak = ["backtrace:", "  [<ffffffff81>] kmalloc_trace+0x1/0x2", "  [<ffffffff82>] rt_bind_exception+0x1/0x2"];
         assert_eq!(of(Frames::Stack { rip: false, skip: &["kmemleak", "alloc"] }, &leak).as_deref(), Some("rt_bind_exception"));
+    }
+
+    #[test]
+    fn a_hang_passes_over_the_common_plumbing_too() {
+        // syzkaller corpus 446, trimmed: __flush_work and cancel_delayed_work_sync only wait.
+        let hung = [
+            "Call Trace:",
+            " __schedule+0x86c/0x1ed0",
+            " wait_for_completion+0x427/0x8a0",
+            " __flush_work+0x59c/0x9b0",
+            " __cancel_work_timer+0x4ba/0x820",
+            " cancel_delayed_work_sync+0x1a/0x20",
+            " tls_sw_free_resources_tx+0x1df/0xcf0",
+        ];
+        assert_eq!(guilty(Frames::Hang, &skip_set(Frames::Hang), None, &hung), Some("tls_sw_free_resources_tx"));
+    }
+
+    #[test]
+    fn an_arm_backtrace_gives_callee_and_caller() {
+        // syzkaller corpus 567 (arm, 5.10): kthread_stop is plumbing, its caller is guilty.
+        let arm = [
+            "PC is at kthread_stop+0x60/0x524",
+            "Backtrace: ",
+            "[<801654a4>] (kthread_stop) from [<8163f8d8>] (vhci_shutdown_connection+0x88/0x3a0)",
+            " r7:83675be0 r6:843d38dc r5:83675bbc r4:84a90358",
+            "[<8163f850>] (vhci_shutdown_connection) from [<8163b930>] (event_handler+0xd0/0x1c0)",
+        ];
+        let how = Frames::Stack { rip: true, skip: &[] };
+        assert_eq!(guilty(how, &skip_set(how), None, &arm), Some("vhci_shutdown_connection"));
     }
 }

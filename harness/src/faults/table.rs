@@ -48,6 +48,11 @@ const fn rip(skip: &'static [&'static str]) -> Frames {
     Frames::Stack { rip: true, skip }
 }
 
+/// KMSAN's stack follows its first line, without `Call Trace:`.
+const fn kmsan(skip: &'static [&'static str]) -> Frames {
+    Frames::Following { after: None, skip }
+}
+
 const LOCK: Frames = Frames::LockAt { skip: &["process_one_work", "flush_workqueue", "drain_workqueue", "destroy_workqueue"] };
 const NONE: Frames = Frames::None;
 const UBSAN_SKIP: &[&str] = &["ubsan", "overflow"];
@@ -92,14 +97,15 @@ pub static RULES: &[Rule] = &[
         C::Kmsan,
         false,
         "KMSAN: kernel-usb-infoleak in {frame}",
-        stack(&["alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
+        kmsan(&["alloc_skb", "usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
     ),
     rule(
         r"BUG: KMSAN: ([a-z\-]+) in {FUNC}",
         C::Kmsan,
         false,
         "KMSAN: {1} in {frame}",
-        stack(&["alloc_skb", "netlink_ack", "netlink_rcv_skb"]),
+        // Generic crypto is where uninit data is hit, not the bug.
+        kmsan(&["alloc_skb", "netlink_ack", "netlink_rcv_skb", "_encrypt$", "^(?:crypto|cipher|drbg|rng)_"]),
     ),
     rule(r"BUG: KCSAN: (.*)", C::Kcsan, false, "KCSAN: {1}", NONE),
     rule(r"BUG: KFENCE: (use-after-free|out-of-bounds) (read|write) in {FUNC}", C::Kfence, false, "KFENCE: {1} {2} in {frame}", stack(&[])),
@@ -143,11 +149,19 @@ pub static RULES: &[Rule] = &[
     Rule { follows: true, ..rule(r"invalid opcode: ", C::Oops, true, "invalid opcode in {frame}", rip(&[])) },
     rule(r"int3: ", C::Oops, true, "int3 in {frame}", rip(&[])),
     rule(r"PANIC: double fault", C::Oops, true, "PANIC: double fault in {frame}", rip(&[])),
-    rule(r"BUG: .*stack guard page was hit at", C::Oops, true, "BUG: stack guard page was hit in {frame}", rip(&[])),
-    rule(r"Internal error: ", C::Oops, true, "Internal error in {frame}", rip(&[])),
+    rule(
+        r"BUG: .*stack guard page was hit at",
+        C::Oops,
+        true,
+        "BUG: stack guard page was hit in {frame}",
+        Frames::Entered { rip: true, skip: &[] },
+    ),
+    // arm's oops line: after `Unable to handle kernel` or `Unhandled fault:` it continues that report.
+    Rule { follows: true, ..rule(r"Internal error: ", C::Oops, true, "Internal error in {frame}", rip(&[])) },
+    rule(r"Alignment trap: ", C::Oops, true, "Alignment trap in {frame}", rip(&[])),
     rule(r"Unhandled fault: ", C::Oops, true, "Unhandled fault in {frame}", rip(&[])),
     // Stalls and lockups.
-    rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Stall),
+    rule(r"BUG: soft lockup", C::SoftLockup, true, "BUG: soft lockup in {frame}", Frames::Entered { rip: true, skip: &[] }),
     rule(
         r"INFO: rcu_(?:preempt|sched|bh|tasks) (?:self-)?detected(?: expedited)? stall",
         C::Stall,
@@ -169,7 +183,9 @@ pub static RULES: &[Rule] = &[
     rule(r"(?:WARNING|INFO): possible irq lock inversion dependency detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
     rule(r"(?:WARNING|INFO): .*-safe -> .*-unsafe lock order detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
     rule(r"(?:WARNING|INFO): possible recursive locking detected", C::Lockdep, false, "possible deadlock in {frame}", LOCK),
-    rule(r"(?:WARNING|INFO): inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", LOCK),
+    // Old kernels' (`[ INFO: ... ]`) are named by the `at:` line, new ones by their stack.
+    rule(r"INFO: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", LOCK),
+    rule(r"WARNING: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", stack(&[])),
     rule(
         r"(WARNING|INFO): suspicious RCU usage",
         C::Lockdep,
@@ -262,11 +278,25 @@ pub static RULES: &[Rule] = &[
         C::Bug,
         false,
         "BUG: Bad page {1} in {frame}",
-        stack(&["(free|put|get|update|release)_page", "free_unref", "^_?_?folio", "do_exit", "mmput"]),
+        // Where the page came from names the bug, not where its state was found bad.
+        Frames::Following {
+            after: Some("page last allocated"),
+            skip: &[
+                "(free|put|get|update|release)_page",
+                "free_unref",
+                "^_*folio",
+                "truncate_inode_pages",
+                "page_frag_free",
+                "alloc",
+                "vmap",
+                "page_owner",
+            ],
+        },
     ),
     rule(r"BUG: Bad page map", C::Bug, false, "BUG: Bad page map", NONE),
     rule(r"BUG: Bad rss-counter state", C::Bug, false, "BUG: Bad rss-counter state", NONE),
     rule(r"BUG: non-zero (nr_ptes|nr_pmds) on freeing mm", C::Bug, false, "BUG: non-zero {1} on freeing mm", NONE),
+    rule(r"BUG: Dentry .* still in use \([0-9]+\) \[(unmount) of ", C::Bug, false, "BUG: Dentry still in use in {1}", NONE),
     rule(r"BUG: Dentry .* still in use", C::Bug, false, "BUG: Dentry still in use in {frame}", stack(&[])),
     rule(r"BUG kmalloc-.*: Object already free", C::Bug, false, "BUG: Object already free", NONE),
     // kernel BUG at.
@@ -346,12 +376,20 @@ pub static RULES: &[Rule] = &[
         C::Panic,
         true,
         "kernel panic: corrupted stack end in {frame}",
-        stack(&["schedule", "retint_kernel"]),
+        Frames::Entered { rip: false, skip: &["schedule", "retint_kernel"] },
     ),
-    rule(r"Kernel panic - not syncing: kernel stack overflow", C::Panic, true, "kernel stack overflow in {frame}", stack(&["bad_stack"])),
+    rule(
+        r"Kernel panic - not syncing: kernel stack overflow",
+        C::Panic,
+        true,
+        "kernel stack overflow in {frame}",
+        Frames::Entered { rip: false, skip: &["bad_stack"] },
+    ),
     rule(r"Kernel panic - not syncing: (Attempted to kill init!)", C::Panic, true, "kernel panic: {1}", NONE),
     rule(r"Kernel panic - not syncing: Couldn't open N_TTY ldisc", C::Panic, true, "kernel panic: Couldn't open N_TTY ldisc", NONE),
-    rule(r"Kernel panic - not syncing: (.*)", C::Panic, true, "kernel panic: {1}", NONE),
+    // Any other panic right in a report is that report's end (`scheduling while atomic` panics
+    // before printing its stack).
+    Rule { follows: true, ..rule(r"Kernel panic - not syncing: (.*)", C::Panic, true, "kernel panic: {1}", NONE) },
     // A bare keyword: the report's first line was cut.
     Rule { anchored: true, ..rule(r"(BUG|WARNING|INFO):\s*$", C::Bug, false, "{1}: corrupted", NONE) },
     Rule { anchored: true, ..rule(r"BUG: (.+)", C::Bug, false, "BUG: {1}", NONE) },
@@ -365,7 +403,8 @@ const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|^(?:I
 const KEYWORDS: &[&str] = &[
     "BUG",
     "WARNING",
-    "INFO:",
+    // Not `INFO:`: lockdep's starts spell it `(?:WARNING|INFO): `.
+    "INFO",
     "Kernel panic",
     "general protection fault",
     "unregister_netdevice",
@@ -378,6 +417,7 @@ const KEYWORDS: &[&str] = &[
     "PANIC:",
     "Internal error:",
     "Unhandled fault:",
+    "Alignment trap:",
     "VFS:",
     "Oops:",
 ];
@@ -480,6 +520,9 @@ mod tests {
         assert_eq!(class("BUG: unable to handle page fault for address: ffffffffffffffe8"), Some(C::Oops));
         assert_eq!(class("WARNING: possible circular locking dependency detected"), Some(C::Lockdep));
         assert_eq!(class("INFO: lockdep is turned off."), None);
+        // Old kernels bracket lockdep's (syzkaller corpus 27, 33, 248): the gate must let `INFO` through.
+        assert_eq!(class("[ INFO: possible circular locking dependency detected ]"), Some(C::Lockdep));
+        assert_eq!(class("[ INFO: suspicious RCU usage. ]"), Some(C::Lockdep));
         assert_eq!(class("lab-guest: the scenario mentions BUG: in its notes"), None);
     }
 }
