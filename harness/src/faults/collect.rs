@@ -183,6 +183,26 @@ mod tests {
     }
 
     #[test]
+    fn kmemleaks_own_report_is_a_memory_leak_titled_by_its_allocator() {
+        // The lines mm/kmemleak.c (6.1) prints on a `verbose` scan, every one with its pr_fmt.
+        let log = "\
+[   31.200000] kmemleak: unreferenced object 0xffff888004b3c780 (size 64):
+[   31.200100] kmemleak:   comm \"ip\", pid 212, jiffies 4294901234 (age 12.104s)
+[   31.200200] kmemleak:   hex dump (first 32 bytes):
+[   31.200300] kmemleak:     00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................
+[   31.200400] kmemleak:   backtrace:
+[   31.200500] kmemleak:     [<00000000a1b2c3d4>] kmalloc_trace+0x26/0x90
+[   31.200600] kmemleak:     [<00000000b1b2c3d4>] fib6_nh_init+0x1a5/0x7f0
+[   31.200700] kmemleak:     [<00000000c1b2c3d4>] ip6_route_info_create+0x3b1/0x5e0
+[   31.200800] kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)
+";
+        let faults = scan(log);
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!((faults[0].class, faults[0].title.as_str()), (FaultClass::MemoryLeak, "memory leak in fib6_nh_init"));
+        assert_eq!(faults[0].first_line, "unreferenced object 0xffff888004b3c780 (size 64):");
+    }
+
+    #[test]
     fn arms_internal_error_continues_the_report_it_follows() {
         // syzkaller corpus 243 (arm, 4.17), trimmed: one report, titled by its first line.
         let log = "\

@@ -1,7 +1,8 @@
 //! What a console, `dmesg` or a journal puts before a kernel message, taken off: the syslog
 //! or journal header (`Jan 12 10:00:01 node kernel: `, ISO 8601 too), the `<N>` log level,
 //! the printk timestamp (`[   12.345678]`, `dmesg -T`'s `[Mon Jan 12 10:00:01 2026]`) and
-//! the printk caller field of `CONFIG_PRINTK_CALLER` (`[ T5855]`, `[  C0]`).
+//! the printk caller field of `CONFIG_PRINTK_CALLER` (`[ T5855]`, `[  C0]`), and kmemleak's
+//! `kmemleak: ` on each line of its reports.
 //!
 //! Pure and allocation-free: it runs on every line of a log, so the brackets are read by
 //! hand and the one regex (the syslog header) only runs on lines that contain `kernel:`.
@@ -37,7 +38,8 @@ pub fn strip(line: &str) -> Stripped<'_> {
             break;
         }
     }
-    Stripped { time, msg: rest }
+    // kmemleak prints every line of a leak report with its own prefix, backtrace included.
+    Stripped { time, msg: rest.strip_prefix("kmemleak: ").unwrap_or(rest) }
 }
 
 /// `<6>` or `<12>` at the start of a line.

@@ -263,6 +263,12 @@ pub static RULES: &[Rule] = &[
     ),
     // Leaks and references.
     rule(r"BUG: memory leak", C::MemoryLeak, false, "memory leak in {frame}", stack(LEAK_SKIP)),
+    // kmemleak's own report, as the kernel prints it on a scan with `verbose` (the lab's debug
+    // kernels); after syzkaller's `BUG: memory leak` it is that report's body.
+    Rule {
+        follows: true,
+        ..rule(r"unreferenced object 0x[0-9a-f]+ \(size \d+\):", C::MemoryLeak, false, "memory leak in {frame}", stack(LEAK_SKIP))
+    },
     rule(
         r"unregister_netdevice: waiting for \S+ to become free",
         C::Refcount,
@@ -420,6 +426,7 @@ const KEYWORDS: &[&str] = &[
     "Alignment trap:",
     "VFS:",
     "Oops:",
+    "unreferenced object",
 ];
 
 /// The compiled table: one keyword search for the single pass over every line, then, on
