@@ -169,7 +169,15 @@ fn guest_lab(opts: &VmOptions, events: &EventSink) -> Result<PathBuf, VmError> {
 fn lab_binary(opts: &VmOptions) -> Result<PathBuf, VmError> {
     let p = match &opts.lab_binary {
         Some(p) => p.clone(),
-        None => std::env::current_exe().map_err(|source| VmError::LabBinary { path: "(current executable)".into(), source })?,
+        None => {
+            let exe = std::env::current_exe().map_err(|source| VmError::LabBinary { path: "(current executable)".into(), source })?;
+            if !exe.is_file() {
+                // Rebuilt under a long run (`lab verify`): the running image is still readable
+                // here, and the guest gets a stripped copy of it.
+                return Ok(PathBuf::from(format!("/proc/{}/exe", std::process::id())));
+            }
+            exe
+        }
     };
     std::fs::canonicalize(&p).map_err(|source| VmError::LabBinary { path: p.clone(), source })
 }
