@@ -135,8 +135,11 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     notes.extend(teardown.problems.iter().map(|p| format!("teardown: {p}")));
     if opts.leak_scan {
         // Before the verdict: what the scan prints must reach the host while it still reads.
-        if let Ok(Some(Err(e))) = tokio::task::spawn_blocking(crate::sys::kmemleak::scan).await {
-            notes.push(format!("kmemleak: the scan at the end failed: {e}"));
+        match tokio::task::spawn_blocking(crate::sys::kmemleak::scan).await {
+            Ok(Some(Ok(0))) => notes.push("kmemleak: the scan at the end found no unreferenced object".into()),
+            Ok(Some(Ok(n))) => notes.push(format!("kmemleak: the scan at the end lists {n} unreferenced objects (see console.log)")),
+            Ok(Some(Err(e))) => notes.push(format!("kmemleak: the scan at the end failed: {e}")),
+            Ok(None) | Err(_) => {}
         }
     }
     // Only a clean teardown retires the record; otherwise `lab clean` still has it.
