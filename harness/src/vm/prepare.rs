@@ -50,7 +50,8 @@ pub async fn prepare(
     stop: &CancellationToken,
 ) -> Result<Prepared, VmError> {
     let kernel = get_kernel(loaded, variant, opts, dir, events, stop).await?;
-    let machine = machine::choose(&kernel.bzimage, kernel.vmlinux.as_deref(), &machine::probe(&opts.qemu));
+    let config = kernel.config.as_deref().and_then(|c| std::fs::read_to_string(c).ok()).unwrap_or_default();
+    let machine = machine::choose(&kernel.bzimage, kernel.vmlinux.as_deref(), machine::no_pvh(&config), &machine::probe(&opts.qemu));
     events.note(Level::Info, format!("machine {}", machine.reason));
     let interactive = mode == GuestMode::Shell;
     let mut extra = machine.cmdline.clone();
