@@ -135,12 +135,7 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     notes.extend(teardown.problems.iter().map(|p| format!("teardown: {p}")));
     if opts.leak_scan {
         // Before the verdict: what the scan prints must reach the host while it still reads.
-        match tokio::task::spawn_blocking(crate::sys::kmemleak::scan).await {
-            Ok(Some(Ok(0))) => notes.push("kmemleak: the scan at the end found no unreferenced object".into()),
-            Ok(Some(Ok(n))) => notes.push(format!("kmemleak: the scan at the end lists {n} unreferenced objects (see console.log)")),
-            Ok(Some(Err(e))) => notes.push(format!("kmemleak: the scan at the end failed: {e}")),
-            Ok(None) | Err(_) => {}
-        }
+        notes.extend(leak_scan().await);
     }
     // Only a clean teardown retires the record; otherwise `lab clean` still has it.
     if teardown.problems.is_empty() {
@@ -148,6 +143,16 @@ async fn run_inner(scenario: &Scenario, variant: &Variant, opts: &RunOptions, ev
     }
     let evidence: Vec<&str> = env.variant.expect.iter().filter(|e| e.evidence).map(|e| e.id.as_str()).collect();
     verdict(step_result, decisions, &evidence, notes)
+}
+
+/// A debug kernel's kmemleak scan, and what it found as a note; nothing without kmemleak.
+async fn leak_scan() -> Option<String> {
+    match tokio::task::spawn_blocking(crate::sys::kmemleak::scan).await {
+        Ok(Some(Ok(0))) => Some("kmemleak: the scan at the end found no unreferenced object".into()),
+        Ok(Some(Ok(n))) => Some(format!("kmemleak: the scan at the end lists {n} unreferenced objects (see console.log)")),
+        Ok(Some(Err(e))) => Some(format!("kmemleak: the scan at the end failed: {e}")),
+        Ok(None) | Err(_) => None,
+    }
 }
 
 /// Plans and applies the topology and says so; on failure, puts back what was changed.
