@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lab::scenario::{debug, DebugKind, Loaded};
+use lab::scenario::{DebugKind, Loaded};
 use lab::vm::backend::VmOptions;
 use lab::vm::qemu::Accel;
 
@@ -33,9 +33,9 @@ pub struct DebugArgs {
 }
 
 impl DebugArgs {
-    /// Adds the kinds asked for to the scenario's own, before any variant is resolved.
+    /// Adds the kinds asked for to the scenario's own (the kernel request makes a set of them).
     pub fn apply(&self, loaded: &mut Loaded) {
-        loaded.scenario.kernel.debug = debug::union(&loaded.scenario.kernel.debug, &self.debug);
+        loaded.scenario.kernel.debug.extend(&self.debug);
     }
 }
 

@@ -477,8 +477,7 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
     match how {
         Frames::None => None,
         Frames::Stack { rip: with_rip, .. } => {
-            let rip_frame = if with_rip { msgs.iter().find_map(|m| rip(m)) } else { None };
-            inline.into_iter().chain(rip_frame).chain(stack(msgs)).find(|f| !skipped(f, skip))
+            inline.into_iter().chain(rip_if(with_rip, msgs)).chain(stack(msgs)).find(|f| !skipped(f, skip))
         }
         Frames::LockAt { .. } => {
             // The lock acquired, then the one held (when the first is workqueue plumbing).
@@ -495,14 +494,9 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             } else {
                 rip_frame.into_iter().chain(stack(after)).collect()
             };
-            let frames: Vec<&str> = frames.into_iter().filter(|f| !skipped(f, skip)).collect();
-            stall(&frames).or_else(|| frames.first().copied())
+            entered(frames, skip)
         }
-        Frames::Entered { rip: with_rip, .. } => {
-            let rip_frame = if with_rip { msgs.iter().find_map(|m| rip(m)) } else { None };
-            let frames: Vec<&str> = rip_frame.into_iter().chain(stack(msgs)).filter(|f| !skipped(f, skip)).collect();
-            stall(&frames).or_else(|| frames.first().copied())
-        }
+        Frames::Entered { rip: with_rip, .. } => entered(rip_if(with_rip, msgs).into_iter().chain(stack(msgs)), skip),
         // The common plumbing goes first, as for every stack (`__flush_work`, `usb_control_msg`).
         Frames::Hang => hang(&stack(msgs).into_iter().filter(|f| !skipped(f, skip)).collect::<Vec<_>>()),
         Frames::Following { after, .. } => {
@@ -519,6 +513,22 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             msgs.iter().find_map(|m| re.captures(m).and_then(|c| c.get(1)).map(|g| g.as_str()))
         }
     }
+}
+
+/// The faulting `RIP:` frame, when the rule reads it.
+fn rip_if<'a>(with_rip: bool, msgs: &[&'a str]) -> Option<&'a str> {
+    if with_rip {
+        msgs.iter().find_map(|m| rip(m))
+    } else {
+        None
+    }
+}
+
+/// Of `frames` (plumbing passed over), where the looping or recursing code was entered, else
+/// the first.
+fn entered<'a>(frames: impl IntoIterator<Item = &'a str>, skip: &RegexSet) -> Option<&'a str> {
+    let frames: Vec<&str> = frames.into_iter().filter(|f| !skipped(f, skip)).collect();
+    stall(&frames).or_else(|| frames.first().copied())
 }
 
 fn stall<'a>(frames: &[&'a str]) -> Option<&'a str> {

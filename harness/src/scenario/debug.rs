@@ -68,10 +68,10 @@ impl std::str::FromStr for DebugKind {
     }
 }
 
-/// `kinds` then `more`, each once, in a fixed order: the same set always merges into the same
-/// config, so it is built once however it was asked for.
-pub fn union(kinds: &[DebugKind], more: &[DebugKind]) -> Vec<DebugKind> {
-    let mut all: Vec<DebugKind> = kinds.iter().chain(more).copied().collect();
+/// `kinds`, each once, in a fixed order: the same set always merges into the same config, so
+/// it is built once however it was asked for.
+pub fn set_of(kinds: impl IntoIterator<Item = DebugKind>) -> Vec<DebugKind> {
+    let mut all: Vec<DebugKind> = kinds.into_iter().collect();
     all.sort();
     all.dedup();
     all
@@ -95,8 +95,8 @@ mod tests {
     #[test]
     fn a_set_is_the_same_however_it_was_asked_for() {
         use DebugKind::*;
-        assert_eq!(union(&[Lockdep, Kasan], &[Kasan]), union(&[], &[Kasan, Lockdep]));
-        assert_eq!(union(&[Lockdep], &[Kasan]), [Kasan, Lockdep]);
+        assert_eq!(set_of([Lockdep, Kasan, Kasan]), set_of([Kasan, Lockdep]));
+        assert_eq!(set_of([Lockdep, Kasan]), [Kasan, Lockdep]);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Picking a variant: its kernel patches and config, and the expectations as it overrides them.
 
-use super::model::{DebugKind, ExpectEntry, Scenario};
+use super::model::{ExpectEntry, Scenario};
 
 /// A scenario's variant with overrides applied.
 #[derive(Debug, Clone)]
@@ -10,8 +10,6 @@ pub struct Variant {
     pub patches: Vec<String>,
     /// Kconfig fragments relative to `vm/config/`: the scenario's, then the variant's.
     pub config: Vec<String>,
-    /// The kernel's checkers built in (`kernel.debug` and `--debug`), merged before `config`.
-    pub debug: Vec<DebugKind>,
     /// The expectations of this variant (those limited to others left out), overridden.
     pub expect: Vec<ExpectEntry>,
 }
@@ -47,8 +45,7 @@ impl Variant {
         }
         let mut config = scenario.kernel.config.clone();
         config.extend(spec.config.iter().cloned());
-        let debug = super::debug::union(&scenario.kernel.debug, &[]);
-        Ok(Variant { name, patches: spec.patches, config, debug, expect })
+        Ok(Variant { name, patches: spec.patches, config, expect })
     }
 }
 

@@ -160,11 +160,7 @@ fn store(obj: &Path, staging: &Path, out: &Path, series: &[Patch]) -> Result<(),
 /// `spawn_blocking`. Holds the build lock while it patches and builds.
 pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<BuiltKernel, KernelError> {
     let started = Instant::now();
-    let cache = cache_dir();
-    let version = source::package_version(&req.base)?;
-    check_tools()?;
-    std::fs::create_dir_all(&cache).map_err(|e| KernelError::io(&cache, e))?;
-    let series: Vec<Patch> = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
+    let Start { cache, version, series } = start(req)?;
     // The merged config is a function of source, patches and fragments: a request seen
     // before maps straight to its kernel, without touching the tree or running kconfig.
     let request_key = request_key(&req.base, &version, &series, &req.fragments)?;
@@ -232,13 +228,26 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
 /// The `.config` `req` would be built with (`lab kernel config`), without compiling: the
 /// tree patched, the fragments merged over tinyconfig and checked to have stuck.
 pub fn merged_config(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<String, KernelError> {
+    let Start { cache, version, series } = start(req)?;
+    let _lock = build_lock(&cache, &req.base, progress)?;
+    Ok(patched_and_merged(&cache, req, &version, &series, progress)?.1)
+}
+
+/// What a build and a config merge both start from, checked before the tree is touched.
+struct Start {
+    cache: PathBuf,
+    /// Debian's `linux-source-<base>` package version.
+    version: String,
+    series: Vec<Patch>,
+}
+
+fn start(req: &KernelRequest) -> Result<Start, KernelError> {
     let cache = cache_dir();
     let version = source::package_version(&req.base)?;
     check_tools()?;
     std::fs::create_dir_all(&cache).map_err(|e| KernelError::io(&cache, e))?;
-    let series: Vec<Patch> = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
-    let _lock = build_lock(&cache, &req.base, progress)?;
-    Ok(patched_and_merged(&cache, req, &version, &series, progress)?.1)
+    let series = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
+    Ok(Start { cache, version, series })
 }
 
 /// The lock on the shared source tree, so two builds never mix patches.

@@ -14,7 +14,8 @@ pub fn request_for(loaded: &Loaded, variant: &Variant) -> KernelRequest {
     let files = KernelFiles::of(loaded);
     let or_first = |found: Result<PathBuf, crate::scenario::files::NotFound>| found.unwrap_or_else(|e| e.tried[0].clone());
     let mut fragments = vec![or_first(files.base_config())];
-    fragments.extend(variant.debug.iter().map(|k| or_first(files.fragment(&k.fragment()))));
+    let debug = crate::scenario::debug::set_of(loaded.scenario.kernel.debug.iter().copied());
+    fragments.extend(debug.iter().map(|k| or_first(files.fragment(&k.fragment()))));
     fragments.extend(variant.config.iter().map(|c| or_first(files.fragment(c))));
     KernelRequest {
         base: loaded.scenario.kernel.base.clone(),
