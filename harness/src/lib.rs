@@ -13,6 +13,7 @@
 
 #![warn(clippy::too_many_lines)]
 
+pub mod archive;
 pub mod backend;
 pub mod cleanup;
 pub mod engine;
