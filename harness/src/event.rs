@@ -207,6 +207,18 @@ pub enum Event {
         bzimage: String,
         built: bool,
         took_ms: Millis,
+        /// `linux-source-5.10 5.10.223-1`: the kernel series and Debian's package version.
+        #[serde(default)]
+        source: String,
+        /// The fuzz the series was allowed to apply with.
+        #[serde(default)]
+        fuzz: u32,
+        /// Each hunk that applied at an offset or with fuzz, as a line.
+        #[serde(default)]
+        hunks: Vec<String>,
+        /// Each config option this kernel version lacks and the fragment tolerates, as a line.
+        #[serde(default)]
+        tolerated: Vec<String>,
     },
     VmStarting {
         accel: String,

@@ -3,7 +3,7 @@
 use anyhow::anyhow;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{scenario_arg, vm_args::DebugArgs, Failure};
+use super::{scenario_arg, vm_args::BuildArgs, Failure};
 use lab::vm::kernel::{ensure_built, merged_config, missing_files, request_for, BuildProgress, KernelError, KernelRequest};
 
 /// Kernel builds for the VM backend.
@@ -24,7 +24,7 @@ pub enum Action {
         #[arg(long)]
         variant: Option<String>,
         #[command(flatten)]
-        debug: DebugArgs,
+        build: BuildArgs,
     },
     /// Print the `.config` the variant's kernel is built with, without compiling: the tree
     /// patched, base.config, the debug kernels' and the scenario's fragments merged over
@@ -35,24 +35,33 @@ pub enum Action {
         #[arg(long)]
         variant: Option<String>,
         #[command(flatten)]
-        debug: DebugArgs,
+        build: BuildArgs,
     },
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
     match args.action {
-        Action::Build { scenario, variant, debug } => build(&request(&scenario, variant.as_deref(), &debug)?),
-        Action::Config { scenario, variant, debug } => {
-            let config = merged_config(&request(&scenario, variant.as_deref(), &debug)?, &|_| {}).map_err(kernel_failure)?;
-            print!("{config}");
+        Action::Build { scenario, variant, build: b } => build(&request(&scenario, variant.as_deref(), &b)?),
+        Action::Config { scenario, variant, build } => {
+            let req = request(&scenario, variant.as_deref(), &build)?;
+            let merged = merged_config(&req, &|_| {}).map_err(kernel_failure)?;
+            print!("{}", merged.text);
+            // What the reader of the .config must know besides it: on stderr, so stdout stays a .config.
+            eprintln!("# linux-source-{} {}, patches applied with fuzz {}", req.base, merged.source_version, req.fuzz);
+            for h in &merged.hunks {
+                eprintln!("# patch: {h}");
+            }
+            for t in &merged.report.tolerated {
+                eprintln!("# config: {t}");
+            }
             Ok(super::exit::MET)
         }
     }
 }
 
 /// The kernel request of a scenario's variant, its files checked to exist.
-fn request(scenario: &str, variant: Option<&str>, debug: &DebugArgs) -> Result<KernelRequest, Failure> {
-    let (loaded, variant) = scenario_arg::load_variant(scenario, variant, debug)?;
+fn request(scenario: &str, variant: Option<&str>, build: &BuildArgs) -> Result<KernelRequest, Failure> {
+    let (loaded, variant) = scenario_arg::load_variant(scenario, variant, build)?;
     let req = request_for(&loaded, &variant);
     let missing = missing_files(&req);
     if !missing.is_empty() {
@@ -68,14 +77,23 @@ fn request(scenario: &str, variant: Option<&str>, debug: &DebugArgs) -> Result<K
 fn build(req: &KernelRequest) -> Result<u8, Failure> {
     let built = build_with_progress(req).map_err(kernel_failure)?;
     println!(
-        "kernel {} ({}, {:.0} s): {}\n  config: {}\n  log:    {}",
+        "kernel {} {} ({}, {:.0} s): {}\n  source: linux-source-{} {}\n  config: {}\n  log:    {}",
+        req.base,
         &built.key[..16],
         if built.built { "built" } else { "cached" },
         built.took_ms as f64 / 1000.0,
         built.bzimage.display(),
-        built.config.display(),
+        req.base,
+        built.source_version,
+        built.config_file.display(),
         built.log.display()
     );
+    for h in &built.hunks {
+        println!("  patch:  {h}");
+    }
+    for t in &built.config.tolerated {
+        println!("  config: {t}");
+    }
     Ok(super::exit::MET)
 }
 
@@ -83,7 +101,7 @@ fn build(req: &KernelRequest) -> Result<u8, Failure> {
 /// machine's (3).
 pub fn kernel_failure(e: KernelError) -> Failure {
     match e {
-        KernelError::PatchFailed { .. } | KernelError::Config(_) => Failure::usage(e),
+        KernelError::PatchFailed { .. } | KernelError::Config { .. } | KernelError::Needs { .. } => Failure::usage(e),
         _ => Failure::infra(e),
     }
 }

@@ -21,7 +21,7 @@ pub struct Args {
     #[arg(long)]
     pub variant: Option<String>,
     /// Run on the running kernel instead of a VM.
-    #[arg(long, conflicts_with = "kernel")]
+    #[arg(long, conflicts_with = "bzimage")]
     pub host: bool,
     /// Print events as JSON lines instead of a timeline.
     #[arg(long)]
@@ -36,7 +36,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
-    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref(), &args.vm.debug)?;
+    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref(), &args.vm.build)?;
     need_root("run")?;
     let format = match (args.json, args.verbose) {
         (true, _) => Format::Json,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
-use super::{vm_args::DebugArgs, Failure};
+use super::{vm_args::BuildArgs, Failure};
 use lab::scenario::{load, Loaded, Variant};
 
 /// The `scenarios/` directory: `$LAB_SCENARIOS`, else the nearest `scenarios/` at or above
@@ -59,11 +59,11 @@ pub fn list(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// What `run`, `shell` and `kernel build` start from: the scenario the user named, loaded and
-/// validated, with the debug kernels `--debug` adds, and the variant asked for (or its
-/// default). Any problem is a usage error.
-pub fn load_variant(arg: &str, variant: Option<&str>, debug: &DebugArgs) -> Result<(Loaded, Variant), Failure> {
+/// validated, with what `--debug` and `--fuzz` change, and the variant asked for (or its
+/// default) on the kernel asked for (or its first). Any problem is a usage error.
+pub fn load_variant(arg: &str, variant: Option<&str>, build: &BuildArgs) -> Result<(Loaded, Variant), Failure> {
     let mut loaded = load(&resolve(arg).map_err(Failure::usage)?).map_err(Failure::usage)?;
-    debug.apply(&mut loaded);
-    let variant = Variant::resolve(&loaded.scenario, variant).map_err(Failure::usage)?;
+    build.apply(&mut loaded);
+    let variant = Variant::resolve_on(&loaded.scenario, variant, build.version).map_err(Failure::usage)?;
     Ok((loaded, variant))
 }

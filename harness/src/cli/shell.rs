@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn main(args: Args) -> Result<u8, Failure> {
-    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref(), &args.vm.debug)?;
+    let (loaded, variant) = scenario_arg::load_variant(&args.scenario, args.variant.as_deref(), &args.vm.build)?;
     super::run::need_root("shell")?;
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
     runtime.block_on(async {

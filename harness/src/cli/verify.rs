@@ -6,6 +6,7 @@ use anyhow::anyhow;
 
 use super::{report_args::ReportArgs, scenario_arg, signals, vm_args::VmArgs, Failure};
 use lab::event::EventSink;
+use lab::scenario::KernelVersion;
 use lab::verify::plan::{self, FixRequest};
 use lab::verify::report::{Shard, Verification};
 use lab::verify::{self, fix, text, RunSettings};
@@ -32,6 +33,10 @@ pub struct Args {
     /// The buggy and the fixed variant, in that order; default: the default variant and the other one.
     #[arg(long, value_name = "BUGGY,FIXED", value_parser = parse_pair)]
     pub variants: Option<(String, String)>,
+    /// The kernels to verify on, each with its own buggy and fixed trials (`5.10,6.1,6.12`,
+    /// or `all` for every one of `kernel.base`); default: `--kernel`, else the scenario's first.
+    #[arg(long, value_name = "V,...", value_delimiter = ',', conflicts_with = "version")]
+    pub kernels: Vec<String>,
     /// Run only share I of N of the trials (for a CI matrix); join the shares with `lab report merge`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
@@ -66,34 +71,36 @@ fn parse_shard(s: &str) -> Result<Shard, String> {
 pub fn main(args: Args) -> Result<u8, Failure> {
     let file = scenario_arg::resolve(&args.scenario).map_err(Failure::usage)?;
     let mut loaded = lab::scenario::load(&file).map_err(Failure::usage)?;
-    args.vm.debug.apply(&mut loaded);
+    args.vm.build.apply(&mut loaded);
     let names = args.variants.as_ref().map(|(a, b)| (a.as_str(), b.as_str()));
     let request = FixRequest { patches: args.fix.clone(), before: args.fix_before };
-    let mut plan = plan::make(&loaded, names, &request).map_err(Failure::usage)?;
+    let kernels = kernels_asked(&loaded, &args)?;
+    let mut plans = plan::make_all(&loaded, names, &request, &kernels).map_err(Failure::usage)?;
     if !args.fix.is_empty() {
-        let series = plan::patch_files(&loaded, &plan.fixed);
-        let fixes: Vec<PathBuf> = args.fix.iter().filter_map(|p| p.canonicalize().ok()).collect();
-        match fix::check_applies(&loaded.scenario.kernel.base, &series, &fixes, args.fix_before) {
-            Ok(()) => {}
-            Err(e @ (fix::FixError::DoesNotApply(_) | fix::FixError::Series { .. })) => return Err(Failure::usage(e)),
-            Err(e) => return Err(Failure::infra(e)),
+        for plan in &plans {
+            let series = plan::patch_files(&loaded, &plan.fixed);
+            let fixes: Vec<PathBuf> = args.fix.iter().filter_map(|p| p.canonicalize().ok()).collect();
+            match fix::check_applies(plan.kernel, loaded.scenario.kernel.fuzz, &series, &fixes, args.fix_before) {
+                Ok(()) => {}
+                Err(e @ (fix::FixError::DoesNotApply(_) | fix::FixError::Series { .. })) => return Err(Failure::usage(e)),
+                Err(e) => return Err(Failure::infra(e)),
+            }
         }
     }
     super::run::need_root("verify")?;
-    eprintln!(
-        "lab verify {}: building or finding the kernels of {} and {}",
-        loaded.scenario.name, plan.buggy.report_name, plan.fixed.report_name
-    );
-    plan::build_kernels(&loaded, &mut plan, &|_, _| {}).map_err(|e| match e {
-        lab::vm::kernel::KernelError::PatchFailed { .. } => Failure::usage(e),
-        e => Failure::infra(e),
-    })?;
+    for plan in &mut plans {
+        eprintln!(
+            "lab verify {}: building or finding the kernels of {} and {} on {}",
+            loaded.scenario.name, plan.buggy.report_name, plan.fixed.report_name, plan.kernel
+        );
+        plan::build_kernels(&loaded, plan, &|_, _| {}).map_err(super::kernel::kernel_failure)?;
+    }
     let settings = RunSettings { trials: args.trials, shard: args.shard, vm: args.vm.options() };
     let runtime = tokio::runtime::Runtime::new().map_err(Failure::infra)?;
     let v = runtime.block_on(async {
         let (events, _rx) = EventSink::channel();
         let (stop, signals) = signals::stop_on_signals(events);
-        let v = verify::run(&loaded, &plan, &settings, &|name, t| eprintln!("{}", text::trial_line(name, t)), stop.clone()).await;
+        let v = verify::run(&loaded, &plans, &settings, &|name, t| eprintln!("{}", text::trial_line(name, t)), stop.clone()).await;
         signals.abort();
         (v, stop.is_cancelled())
     });
@@ -106,6 +113,27 @@ pub fn main(args: Args) -> Result<u8, Failure> {
         return Ok(super::exit::INFRA);
     }
     Ok(v.verdict.exit_code as u8)
+}
+
+/// `--kernels` as asked (`all`: the scenario's `kernel.base`), else `--kernel`, else the
+/// scenario's default kernel. An unknown or unlisted version is a usage error.
+fn kernels_asked(loaded: &lab::scenario::Loaded, args: &Args) -> Result<Vec<KernelVersion>, Failure> {
+    let base = &loaded.scenario.kernel.base;
+    if args.kernels.iter().any(|k| k == "all") {
+        return Ok(base.all().to_vec());
+    }
+    let asked: Vec<KernelVersion> = if args.kernels.is_empty() {
+        vec![args.vm.build.version.unwrap_or(base.default_kernel())]
+    } else {
+        args.kernels.iter().map(|k| k.parse::<KernelVersion>()).collect::<Result<_, _>>().map_err(Failure::usage)?
+    };
+    if let Some(k) = asked.iter().find(|k| !base.contains(**k)) {
+        return Err(Failure::usage(anyhow!(
+            "scenario `{}` is not meant for kernel {k}: its kernel.base lists {base}",
+            loaded.scenario.name
+        )));
+    }
+    Ok(asked)
 }
 
 /// JUnit, KTAP, HTML and JSON of the verification into a run directory of its own

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use lab::scenario::{DebugKind, Loaded};
+use lab::scenario::{DebugKind, KernelVersion, Loaded};
 use lab::vm::backend::VmOptions;
 use lab::vm::qemu::Accel;
 
@@ -10,7 +10,7 @@ use lab::vm::qemu::Accel;
 pub struct VmArgs {
     /// Boot this bzImage instead of building the variant's kernel.
     #[arg(long, value_name = "BZIMAGE")]
-    pub kernel: Option<PathBuf>,
+    pub bzimage: Option<PathBuf>,
     /// Accelerator: `kvm` or `tcg`. Default: what worked on this host before (`lab doctor`),
     /// else a probe, with an automatic fall back to TCG if KVM fails before the guest is up.
     #[arg(long, env = "LAB_ACCEL", value_parser = parse_accel)]
@@ -19,7 +19,33 @@ pub struct VmArgs {
     #[arg(long, env = "LAB_QEMU", value_name = "PATH", default_value = "qemu-system-x86_64")]
     pub qemu: PathBuf,
     #[command(flatten)]
+    pub build: BuildArgs,
+}
+
+/// Which kernel to build, for every verb that builds one: `--kernel 5.10`, `--fuzz N`,
+/// `--debug kasan,lockdep`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BuildArgs {
+    /// The kernel version, one of the scenario's `kernel.base` (5.10, 6.1, 6.12); default:
+    /// the first it lists.
+    #[arg(long = "kernel", value_name = "VERSION")]
+    pub version: Option<KernelVersion>,
+    /// Let the series apply with this much fuzz (GNU patch's), overriding `kernel.fuzz`;
+    /// every hunk applied with fuzz or at an offset is named in the run and its reports.
+    #[arg(long, value_name = "N")]
+    pub fuzz: Option<u32>,
+    #[command(flatten)]
     pub debug: DebugArgs,
+}
+
+impl BuildArgs {
+    /// The scenario as these flags change it (debug kernels added, fuzz allowed).
+    pub fn apply(&self, loaded: &mut Loaded) {
+        self.debug.apply(loaded);
+        if let Some(f) = self.fuzz {
+            loaded.scenario.kernel.fuzz = f;
+        }
+    }
 }
 
 /// `--debug kasan,lockdep`, for every verb that builds a kernel.
@@ -45,6 +71,6 @@ fn parse_accel(s: &str) -> Result<Accel, lab::vm::qemu::UnknownAccel> {
 
 impl VmArgs {
     pub fn options(&self) -> VmOptions {
-        VmOptions { kernel: self.kernel.clone(), qemu: self.qemu.clone(), accel: self.accel, ..VmOptions::default() }
+        VmOptions { kernel: self.bzimage.clone(), qemu: self.qemu.clone(), accel: self.accel, ..VmOptions::default() }
     }
 }

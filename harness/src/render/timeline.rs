@@ -106,10 +106,14 @@ impl Timeline {
     /// Lines of the VM backend's events: kernel, accelerator, guest faults, artifacts.
     fn vm_line(&self, event: &Event) -> String {
         match event {
-            Event::KernelReady { key, bzimage, built, took_ms } => {
+            Event::KernelReady { key, bzimage, built, took_ms, source, fuzz, hunks, tolerated } => {
                 let how = if *built { format!("built in {:.0} s", *took_ms as f64 / 1000.0) } else { "cached".into() };
-                let name = if key.starts_with("--kernel") { "given" } else { &key[..key.len().min(12)] };
-                format!("  kernel {name} ({how}): {bzimage}")
+                let name = if key.starts_with("--bzimage") { "given" } else { &key[..key.len().min(12)] };
+                let from = if source.is_empty() { String::new() } else { format!(" {source}") };
+                let fuzz = if *fuzz > 0 { format!(", fuzz {fuzz} allowed") } else { String::new() };
+                let head = format!("  kernel{from} {name} ({how}{fuzz}): {bzimage}");
+                let notes = hunks.iter().map(|h| format!("patch: {h}")).chain(tolerated.iter().map(|t| format!("config: {t}")));
+                indented(head, notes.collect::<Vec<_>>().iter())
             }
             Event::VmStarting { accel, reason } => format!("  booting QEMU with {accel} ({reason})"),
             Event::AccelFallback { from, to, reason, lines } => indented(

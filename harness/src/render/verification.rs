@@ -106,6 +106,7 @@ mod tests {
             trials_planned: 3,
             shard: Some(Shard { index: 2, count: 4 }),
             verdict: VerdictReport { verdict: Answer::Inconclusive, exit_code: 4, reasons: vec!["too few".into()] },
+            kernels: Vec::new(),
             early_stop: None,
             took_ms: 1,
             variants: vec![buggy.clone(), fixed],

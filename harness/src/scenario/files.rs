@@ -1,5 +1,6 @@
 //! Where the kernel files a scenario names are found: kconfig fragments (`vm/config/<name>`,
-//! `base.config` first) and patches (`kernel-patches/<scenario>/<patch>`).
+//! `base.config` first) and patches (`kernel-patches/<scenario>/<patch>`, or a kernel
+//! version's own backport of it in `kernel-patches/<scenario>/<version>/<patch>`).
 //!
 //! Two trees are searched, file by file, the first that has it wins:
 //! 1. the scenario's own tree: the directory its file is in, or that directory's parent when
@@ -99,6 +100,13 @@ impl KernelFiles {
         self.find(&Path::new("kernel-patches").join(&self.scenario).join(name))
     }
 
+    /// The patch as `kernel` takes it: its own backport
+    /// (`kernel-patches/<scenario>/<version>/<name>`) if there is one, else the shared one.
+    pub fn patch_on(&self, name: &str, kernel: super::KernelVersion) -> Result<PathBuf, NotFound> {
+        let own = Path::new("kernel-patches").join(&self.scenario).join(kernel.name()).join(name);
+        self.find(&own).or_else(|_| self.patch(name))
+    }
+
     fn find(&self, rel: &Path) -> Result<PathBuf, NotFound> {
         let tried: Vec<PathBuf> = self.roots.iter().map(|r| r.join(rel)).collect();
         match tried.iter().find(|p| p.is_file()) {
@@ -121,13 +129,18 @@ impl KernelFiles {
         }
         for (name, v) in &s.variants {
             for (i, p) in v.patches.iter().enumerate() {
-                named.push((format!("variants.{name}.patches[{i}]"), self.patch(p)));
+                for k in s.kernel.base.all() {
+                    named.push((format!("variants.{name}.patches[{i}]"), self.patch_on(p, *k)));
+                }
             }
             for (i, c) in v.config.iter().enumerate() {
                 named.push((format!("variants.{name}.config[{i}]"), self.fragment(c)));
             }
         }
-        named.into_iter().filter_map(|(field, found)| found.err().map(|e| Problem::new(field, e.to_string()))).collect()
+        let mut problems: Vec<Problem> =
+            named.into_iter().filter_map(|(field, found)| found.err().map(|e| Problem::new(field, e.to_string()))).collect();
+        problems.dedup_by(|a, b| a.field == b.field && a.message == b.message);
+        problems
     }
 }
 

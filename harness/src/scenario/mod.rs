@@ -4,6 +4,7 @@
 pub mod check;
 pub mod debug;
 pub mod files;
+pub mod kernels;
 pub mod load;
 pub mod locate;
 pub mod model;

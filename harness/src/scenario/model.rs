@@ -22,6 +22,7 @@ use crate::steps::StepKind;
 
 /// Written in expectations, carried by events: it lives with the events, below `scenario`.
 pub use super::debug::DebugKind;
+pub use super::kernels::{KernelVersion, Kernels};
 pub use crate::event::{GuestFault, Must};
 
 /// One incident, written down once.
@@ -52,6 +53,10 @@ pub struct Scenario {
     /// Named variants (`buggy`, `fixed`): kernel patches and expectation overrides.
     #[serde(default)]
     pub variants: BTreeMap<String, VariantSpec>,
+    /// What differs on one kernel of `kernel.base`, written down with why
+    /// (`"5.10": {why: ..., expect: {leak-reported: {within: 15s}}}`).
+    #[serde(default)]
+    pub kernels: BTreeMap<KernelVersion, KernelOverride>,
     /// Hard limit for the whole run; a run still going is stopped and reported as a hang.
     #[serde(default = "default_deadline", with = "humantime_serde")]
     pub deadline: Duration,
@@ -65,9 +70,14 @@ fn default_deadline() -> Duration {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSpec {
-    /// Kernel source base, matched to Debian's `linux-source-<base>` package.
-    #[serde(default = "default_kernel_base")]
-    pub base: String,
+    /// The kernels the scenario is meant for, the default first: Debian's
+    /// `linux-source-<version>` (see [`super::kernels`]).
+    #[serde(default)]
+    pub base: Kernels,
+    /// How far a hunk's context may be off (GNU patch's fuzz) when the series is applied;
+    /// 0, the default, applies every patch exactly where its author meant.
+    #[serde(default)]
+    pub fuzz: u32,
     /// Extra kconfig fragments, relative to `vm/config/` (of the scenario's tree or the lab's, see
     /// [`super::files`]), merged after `base.config`.
     #[serde(default)]
@@ -91,9 +101,6 @@ pub struct KernelSpec {
     pub debug: Vec<DebugKind>,
 }
 
-fn default_kernel_base() -> String {
-    "6.1".into()
-}
 fn default_memory_mib() -> u32 {
     512
 }
@@ -104,7 +111,8 @@ fn default_cpus() -> u32 {
 impl Default for KernelSpec {
     fn default() -> Self {
         KernelSpec {
-            base: default_kernel_base(),
+            base: Kernels::default(),
+            fuzz: 0,
             config: Vec::new(),
             cmdline: Vec::new(),
             memory_mib: default_memory_mib(),
@@ -240,6 +248,8 @@ pub struct StepEntry {
     pub background: bool,
     /// Only in these variants; `None`: in every variant.
     pub variants: Option<Vec<String>>,
+    /// Only on these kernels; `None`: on every kernel of `kernel.base`.
+    pub kernels: Option<Vec<KernelVersion>>,
     pub kind: StepKind,
     /// Stop the step as soon as this condition is seen (`steps/until.rs`); its own length is the cap.
     pub until: Option<ConditionKind>,
@@ -250,10 +260,15 @@ pub fn in_variant(only: Option<&[String]>, variant: &str) -> bool {
     only.is_none_or(|v| v.iter().any(|n| n == variant))
 }
 
+/// Whether an entry limited to the kernels `only` (absent: all) runs on `kernel`.
+pub fn on_kernel(only: Option<&[KernelVersion]>, kernel: KernelVersion) -> bool {
+    only.is_none_or(|k| k.contains(&kernel))
+}
+
 impl StepEntry {
-    /// Whether the step is part of variant `variant`.
-    pub fn runs_in(&self, variant: &str) -> bool {
-        in_variant(self.variants.as_deref(), variant)
+    /// Whether the step is part of variant `variant` on `kernel`.
+    pub fn runs_in(&self, variant: &str, kernel: KernelVersion) -> bool {
+        in_variant(self.variants.as_deref(), variant) && on_kernel(self.kernels.as_deref(), kernel)
     }
 
     /// The steps nested in this one (a `concurrent` group's), else none.
@@ -275,21 +290,22 @@ impl<'de> Deserialize<'de> for StepEntry {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StepEntry, A::Error> {
                 let (mut id, mut background, mut variants, mut kind) = (None, false, None, None);
-                let mut until = None;
+                let (mut until, mut kernels) = (None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "id" => id = Some(map.next_value()?),
                         "background" => background = map.next_value()?,
                         "variants" => variants = Some(map.next_value()?),
+                        "kernels" => kernels = Some(map.next_value()?),
                         "until" => until = Some(map.next_value::<ConditionKind>()?),
                         k => {
-                            let common = &["id", "background", "variants", "until"];
+                            let common = &["id", "background", "variants", "kernels", "until"];
                             kind = Some(read_kind(k, &mut map, kind, StepKind::from_map_value, StepKind::NAMES, common)?)
                         }
                     }
                 }
                 let kind = kind.ok_or_else(|| missing_kind::<A::Error>(StepKind::NAMES))?;
-                Ok(StepEntry { id, background, variants, kind, until })
+                Ok(StepEntry { id, background, variants, kernels, kind, until })
             }
         }
         d.deserialize_map(V)
@@ -308,6 +324,8 @@ pub struct ExpectEntry {
     pub within: Duration,
     /// Only in these variants; `None`: in every variant.
     pub variants: Option<Vec<String>>,
+    /// Only on these kernels; `None`: on every kernel of `kernel.base`.
+    pub kernels: Option<Vec<KernelVersion>>,
     /// Evidence that the race was exercised, not the fault signature: a run where it is not
     /// seen is "race not exercised" (NOT MET), and `lab verify` does not count it.
     pub evidence: bool,
@@ -324,7 +342,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ExpectEntry, A::Error> {
                 let (mut id, mut must, mut after, mut within, mut condition) = (None, Must::Appear, None, None, None);
-                let (mut variants, mut evidence) = (None, false);
+                let (mut variants, mut evidence, mut kernels) = (None, false, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "id" => id = Some(map.next_value()?),
@@ -332,6 +350,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                         "after" => after = Some(map.next_value()?),
                         "within" => within = Some(map.next_value::<HumanDuration>()?.0),
                         "variants" => variants = Some(map.next_value()?),
+                        "kernels" => kernels = Some(map.next_value()?),
                         "evidence" => evidence = map.next_value()?,
                         k => {
                             condition = Some(read_kind(
@@ -340,7 +359,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                                 condition,
                                 ConditionKind::from_map_value,
                                 ConditionKind::NAMES,
-                                &["id", "must", "after", "within", "variants", "evidence"],
+                                &["id", "must", "after", "within", "variants", "kernels", "evidence"],
                             )?)
                         }
                     }
@@ -351,6 +370,7 @@ impl<'de> Deserialize<'de> for ExpectEntry {
                     after,
                     within: within.ok_or_else(|| de::Error::missing_field("within"))?,
                     variants,
+                    kernels,
                     evidence,
                     condition: condition.ok_or_else(|| missing_kind::<A::Error>(ConditionKind::NAMES))?,
                 })
@@ -404,6 +424,18 @@ pub struct VariantSpec {
     #[serde(default)]
     pub config: Vec<String>,
     /// Per-expectation overrides, by expectation id.
+    #[serde(default)]
+    pub expect: BTreeMap<String, ExpectOverride>,
+}
+
+/// What differs on one kernel: said with why, in the shape variants use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelOverride {
+    /// Why this kernel differs (measured, or read in its source): shown by `lab check`.
+    pub why: String,
+    /// Per-expectation overrides on this kernel, by expectation id, applied after the
+    /// variant's (what a kernel does differently outranks the variant's default).
     #[serde(default)]
     pub expect: BTreeMap<String, ExpectOverride>,
 }

@@ -205,7 +205,7 @@ fn the_pipes_fixture_is_valid_and_variants_pick_their_entries() {
     let s = load_str(PIPES, Path::new("p.yaml")).unwrap();
     let fixed = super::variant::Variant::resolve(&s, Some("fixed")).unwrap();
     assert_eq!(fixed.expect.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["blocked"]);
-    let runs: Vec<bool> = s.steps.iter().map(|e| e.runs_in("fixed")).collect();
+    let runs: Vec<bool> = s.steps.iter().map(|e| e.runs_in("fixed", crate::scenario::KernelVersion::V6_1)).collect();
     assert_eq!(runs, [true, false, true, true, true]);
 }
 

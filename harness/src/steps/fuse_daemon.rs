@@ -93,6 +93,11 @@ fn default_timeout() -> HumanDuration {
 }
 
 impl Step for Spec {
+    /// The daemon mounts a FUSE filesystem.
+    fn kconfig(&self) -> &'static [&'static str] {
+        &["CONFIG_FUSE_FS"]
+    }
+
     fn check(&self, _scope: &CheckScope) -> Vec<Problem> {
         let mut out: Vec<Problem> = scratch::problem("mountpoint", &self.mountpoint).into_iter().collect();
         for (i, d) in self.dirs.iter().enumerate() {

@@ -173,6 +173,13 @@ pub trait Step: Send + Sync {
         Vec::new()
     }
 
+    /// The kernel options (`CONFIG_KPROBE_EVENTS`) the step cannot work without: a kernel
+    /// built without one fails its build, naming the option and the version, instead of a
+    /// run failing later for a reason that looks like the incident's.
+    fn kconfig(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// In the background, whether the next step waits until this one calls
     /// [`StepCtx::ready`] (or ends): for steps that set something up and then hold it.
     fn waits_until_ready(&self) -> bool {

@@ -39,6 +39,11 @@ pub struct Spec {
 }
 
 impl Step for Spec {
+    /// Veth MTU changes create the PMTU exceptions.
+    fn kconfig(&self) -> &'static [&'static str] {
+        &["CONFIG_VETH"]
+    }
+
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = scope.need_links("links", &self.links);
         if self.mtus.is_empty() {

@@ -43,7 +43,7 @@ pub fn run_entries<'a>(
 /// A step whose kind [`super::Step::waits_until_ready`] holds the sequence until then: a
 /// background step that failed before it was ready fails the sequence.
 pub async fn run_entry(env: &Arc<RunEnv>, entry: &StepEntry, index: String, cancel: &CancellationToken) -> Result<(), StepError> {
-    if !entry.runs_in(&env.variant.name) {
+    if !entry.runs_in(&env.variant.name, env.variant.kernel) {
         return Ok(());
     }
     if !entry.background {

@@ -60,6 +60,11 @@ fn is_ident(s: &str) -> bool {
 }
 
 impl Step for Spec {
+    /// KPROBES, KPROBE_EVENTS: the kprobe on the traced function; FTRACE for tracefs.
+    fn kconfig(&self) -> &'static [&'static str] {
+        &["CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS", "CONFIG_FTRACE"]
+    }
+
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
         if !is_ident(&self.function) {

@@ -69,6 +69,11 @@ fn connect_timeout() -> HumanDuration {
 }
 
 impl Step for Spec {
+    /// TCP over IPv4 between namespaces.
+    fn kconfig(&self) -> &'static [&'static str] {
+        &["CONFIG_INET", "CONFIG_NET_NS"]
+    }
+
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
         out.extend(scope.need_namespace("server.netns", &self.server.netns));

@@ -24,6 +24,27 @@ pub struct Counts<'a> {
     pub fixed: &'a Summary,
 }
 
+/// Over several kernels: FIX VERIFIED only when every kernel verifies it, FIX NOT VERIFIED
+/// when any refutes it, else INCONCLUSIVE; each reason names its kernel.
+pub fn combine(per_kernel: &[(String, VerdictReport)]) -> VerdictReport {
+    let any = |v: Verdict| per_kernel.iter().any(|(_, r)| r.verdict == v);
+    let verdict = if any(Verdict::FixNotVerified) {
+        Verdict::FixNotVerified
+    } else if any(Verdict::Inconclusive) || per_kernel.is_empty() {
+        Verdict::Inconclusive
+    } else {
+        Verdict::FixVerified
+    };
+    // The kernels that decided it first, then the others.
+    let mut ordered: Vec<&(String, VerdictReport)> = per_kernel.iter().filter(|(_, r)| r.verdict == verdict).collect();
+    ordered.extend(per_kernel.iter().filter(|(_, r)| r.verdict != verdict));
+    let reasons = ordered
+        .iter()
+        .map(|(k, r)| format!("kernel {k}: {}{}", r.verdict.title(), r.reasons.first().map(|x| format!(" — {x}")).unwrap_or_default()))
+        .collect();
+    VerdictReport { verdict, exit_code: verdict.exit_code(), reasons }
+}
+
 /// Decides the verdict, with its reasons (the deciding one first).
 pub fn decide(c: &Counts) -> VerdictReport {
     let (b, f) = (c.buggy, c.fixed);
@@ -126,6 +147,29 @@ pub fn is_final(c: &Counts, left: Remaining) -> bool {
         }
     };
     verdict_at(worst) == now && verdict_at(best) == now && (b.counted > 0 || left.buggy == 0)
+}
+
+#[cfg(test)]
+mod combine_tests {
+    use super::*;
+
+    fn r(v: Verdict) -> VerdictReport {
+        VerdictReport { verdict: v, exit_code: v.exit_code(), reasons: vec!["why".into()] }
+    }
+
+    #[test]
+    fn every_kernel_must_verify_and_one_refutation_decides() {
+        let k = |name: &str, v| (name.to_string(), r(v));
+        let all = combine(&[k("5.10", Verdict::FixVerified), k("6.1", Verdict::FixVerified)]);
+        assert_eq!(all.verdict, Verdict::FixVerified);
+        let one = combine(&[k("5.10", Verdict::FixVerified), k("6.1", Verdict::Inconclusive)]);
+        assert_eq!(one.verdict, Verdict::Inconclusive);
+        assert!(one.reasons[0].starts_with("kernel 6.1: INCONCLUSIVE"), "{:?}", one.reasons);
+        let no = combine(&[k("5.10", Verdict::Inconclusive), k("6.1", Verdict::FixNotVerified), k("6.12", Verdict::FixVerified)]);
+        assert_eq!(no.verdict, Verdict::FixNotVerified);
+        assert_eq!(no.reasons.len(), 3);
+        assert!(no.reasons[0].starts_with("kernel 6.1: FIX NOT VERIFIED — why"), "{:?}", no.reasons);
+    }
 }
 
 #[cfg(test)]

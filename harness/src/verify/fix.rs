@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::scenario::KernelVersion;
 use crate::vm::kernel::{self, KernelError};
 
 /// Why the fixed series cannot be built.
@@ -51,7 +52,7 @@ fn describe(n: &NotApplying) -> String {
 }
 
 /// Checks that `series` (fix patches among them, named in `fixes`) applies to `base`.
-pub fn check_applies(base: &str, series: &[PathBuf], fixes: &[PathBuf], before: bool) -> Result<(), FixError> {
+pub fn check_applies(base: KernelVersion, fuzz: u32, series: &[PathBuf], fixes: &[PathBuf], before: bool) -> Result<(), FixError> {
     let scratch = tempfile::tempdir().map_err(|source| FixError::Io { path: std::env::temp_dir(), source })?;
     let mut texts = Vec::new();
     for p in series {
@@ -62,7 +63,7 @@ pub fn check_applies(base: &str, series: &[PathBuf], fixes: &[PathBuf], before: 
         texts.push(text);
     }
     for (i, patch) in series.iter().enumerate() {
-        let Err(output) = apply(scratch.path(), patch)? else { continue };
+        let Some(output) = refusal(scratch.path(), patch, fuzz)? else { continue };
         let failure = kernel::describe_failure(&output);
         if !fixes.contains(patch) {
             return Err(FixError::Series { patch: patch.clone(), detail: failure });
@@ -74,7 +75,7 @@ pub fn check_applies(base: &str, series: &[PathBuf], fixes: &[PathBuf], before: 
 }
 
 /// Copies the unpatched `rel` into the scratch tree (nothing for a file a patch creates).
-fn seed(base: &str, dir: &Path, rel: &str) -> Result<(), FixError> {
+fn seed(base: KernelVersion, dir: &Path, rel: &str) -> Result<(), FixError> {
     let to = dir.join(rel);
     if to.exists() {
         return Ok(());
@@ -87,18 +88,20 @@ fn seed(base: &str, dir: &Path, rel: &str) -> Result<(), FixError> {
     Ok(())
 }
 
-/// Applies `patch` as the build does; `Err(output)` when it does not apply.
-fn apply(dir: &Path, patch: &Path) -> Result<Result<(), String>, FixError> {
+/// Applies `patch` as the build does (within `fuzz`); its output when it does not apply.
+fn refusal(dir: &Path, patch: &Path, fuzz: u32) -> Result<Option<String>, FixError> {
     let out = Command::new("patch")
         .current_dir(dir)
-        .args(["-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-r", "-", "-i"])
+        .args(["-p1", "--forward", "--batch", "--no-backup-if-mismatch", "-r", "-"])
+        .arg(format!("--fuzz={fuzz}"))
+        .arg("-i")
         .arg(patch)
         .output()
         .map_err(|e| FixError::Kernel(KernelError::Tool { tool: "patch".into(), detail: e.to_string() }))?;
     if out.status.success() {
-        return Ok(Ok(()));
+        return Ok(None);
     }
-    Ok(Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+    Ok(Some(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
 }
 
 /// The series patches (before the failed fix, fixes excepted) whose lines the failed hunk

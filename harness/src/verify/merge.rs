@@ -2,7 +2,7 @@
 //! joined into one, its summaries and verdict decided again over every trial.
 
 use super::report::{EarlyStop, VariantReport, Verification};
-use super::{stats, verdict_of};
+use super::{stats, verdicts};
 
 /// Why shares cannot be joined.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,7 +17,7 @@ pub enum MergeError {
 
 /// What a share is of: scenario, trials planned, and its variants with their kernels.
 fn identity(v: &Verification) -> String {
-    let sides: Vec<String> = v.variants.iter().map(|s| format!("{} [{}]", s.name, s.kernel.patches.join(" "))).collect();
+    let sides: Vec<String> = v.variants.iter().map(|s| format!("{} [{}]", s.label(), s.kernel.patches.join(" "))).collect();
     format!("{} x{} ({})", v.scenario, v.trials_planned, sides.join(", "))
 }
 
@@ -34,7 +34,7 @@ pub fn merge(shares: &[Verification]) -> Result<Verification, MergeError> {
         let mut trials: Vec<_> = shares.iter().flat_map(|s| s.variants[i].trials.iter().cloned()).collect();
         trials.sort_by_key(|t| t.index);
         if let Some(w) = trials.windows(2).find(|w| w[0].index == w[1].index) {
-            return Err(MergeError::Duplicate { variant: side.name.clone(), trial: w[0].index });
+            return Err(MergeError::Duplicate { variant: side.label(), trial: w[0].index });
         }
         let summary = stats::summarize(side.role, &trials);
         variants.push(VariantReport { trials, summary, ..side.clone() });
@@ -44,14 +44,19 @@ pub fn merge(shares: &[Verification]) -> Result<Verification, MergeError> {
         .filter_map(|s| s.early_stop.as_ref().map(|e| format!("shard {}: {}", s.shard.map_or(0, |x| x.index), e.reason)))
         .collect();
     let run: u32 = variants.iter().map(|v| v.summary.trials).sum();
-    let early_stop =
-        (!stops.is_empty()).then(|| EarlyStop { after_trials: run, planned_trials: 2 * first.trials_planned, reason: stops.join("; ") });
+    let early_stop = (!stops.is_empty()).then(|| EarlyStop {
+        after_trials: run,
+        planned_trials: first.variants.len() as u32 * first.trials_planned,
+        reason: stops.join("; "),
+    });
+    let (verdict, kernels) = verdicts(&variants);
     Ok(Verification {
         scenario: first.scenario.clone(),
         scenario_path: first.scenario_path.clone(),
         trials_planned: first.trials_planned,
         shard: None,
-        verdict: verdict_of(&variants),
+        verdict,
+        kernels,
         variants,
         early_stop,
         took_ms: shares.iter().map(|s| s.took_ms).sum(),
@@ -80,7 +85,8 @@ mod tests {
             scenario_path: "s.yaml".into(),
             trials_planned: 10,
             shard: Some(Shard { index, count }),
-            verdict: verdict_of(&variants),
+            verdict: crate::verify::verdict_of(&variants),
+            kernels: Vec::new(),
             variants,
             early_stop: None,
             took_ms: 100,

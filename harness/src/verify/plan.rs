@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::scenario::{Loaded, Variant, VariantError};
+use crate::scenario::{KernelVersion, Loaded, Variant, VariantError};
 use crate::vm::kernel::{self, BuiltKernel, KernelError};
 
 use super::report::{KernelInfo, Role, Summary, Trial, VariantReport};
@@ -39,9 +39,10 @@ impl Side {
     }
 }
 
-/// The two sides.
+/// The two sides, on one kernel.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    pub kernel: KernelVersion,
     pub buggy: Side,
     pub fixed: Side,
 }
@@ -67,18 +68,30 @@ pub enum PlanError {
     FixFile { path: PathBuf, source: std::io::Error },
 }
 
-/// The comparison for `loaded`: `names` = (buggy, fixed) as given, else guessed.
+/// The comparison for `loaded` on its default kernel: `names` = (buggy, fixed) as given,
+/// else guessed.
 pub fn make(loaded: &Loaded, names: Option<(&str, &str)>, fix: &FixRequest) -> Result<Plan, PlanError> {
+    make_on(loaded, names, fix, loaded.scenario.kernel.base.default_kernel())
+}
+
+/// The comparison on each of `kernels`, in that order.
+pub fn make_all(loaded: &Loaded, names: Option<(&str, &str)>, fix: &FixRequest, kernels: &[KernelVersion]) -> Result<Vec<Plan>, PlanError> {
+    kernels.iter().map(|k| make_on(loaded, names, fix, *k)).collect()
+}
+
+/// The comparison on `kernel`.
+pub fn make_on(loaded: &Loaded, names: Option<(&str, &str)>, fix: &FixRequest, kernel: KernelVersion) -> Result<Plan, PlanError> {
     let s = &loaded.scenario;
+    let on = |name| Variant::resolve_on(s, name, Some(kernel));
     let (b, f) = match names {
-        Some((b, f)) => (Variant::resolve(s, Some(b))?, Variant::resolve(s, Some(f))?),
+        Some((b, f)) => (on(Some(b))?, on(Some(f))?),
         None => {
-            let b = Variant::resolve(s, None)?;
+            let b = on(None)?;
             let others: Vec<&String> = s.variants.keys().filter(|n| **n != b.name).collect();
             if others.len() != 1 {
                 return Err(PlanError::NoPair { scenario: s.name.clone(), count: s.variants.len() });
             }
-            let f = Variant::resolve(s, Some(others[0]))?;
+            let f = on(Some(others[0]))?;
             (b, f)
         }
     };
@@ -87,7 +100,8 @@ pub fn make(loaded: &Loaded, names: Option<(&str, &str)>, fix: &FixRequest) -> R
         return Err(PlanError::NoSignature { scenario: s.name.clone(), buggy: b.name, fixed: f.name });
     }
     let tolerate = &s.kernel.tolerate;
-    let at = |role, name, variant, fix, before| side(role, name, variant, &sig, tolerate, fix, before);
+    let fuzz = s.kernel.fuzz;
+    let at = |role, name, variant, fix, before| side(role, name, variant, &sig, tolerate, fix, before, fuzz);
     let buggy = at(Role::Buggy, b.name.clone(), b.clone(), Vec::new(), false);
     let fixed = if fix.patches.is_empty() {
         at(Role::Fixed, f.name.clone(), f, Vec::new(), false)
@@ -104,9 +118,10 @@ pub fn make(loaded: &Loaded, names: Option<(&str, &str)>, fix: &FixRequest) -> R
         let variant = Variant { patches, config: b.config.clone(), ..f };
         at(Role::Fixed, name, variant, fix.patches.iter().map(|p| p.display().to_string()).collect(), fix.before)
     };
-    Ok(Plan { buggy, fixed })
+    Ok(Plan { kernel, buggy, fixed })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn side(
     role: Role,
     report_name: String,
@@ -115,22 +130,26 @@ fn side(
     tolerate: &[crate::event::GuestFault],
     fix: Vec<String>,
     fix_before: bool,
+    fuzz: u32,
 ) -> Side {
     let roles = Roles::of(&variant, signature, tolerate);
-    let kernel = KernelInfo { patches: variant.patches.clone(), fix, fix_before, key: None };
+    let version = Some(variant.kernel.to_string());
+    let kernel = KernelInfo { patches: variant.patches.clone(), fix, fix_before, version, fuzz, ..KernelInfo::default() };
     Side { role, report_name, variant, roles, kernel }
 }
 
-/// Builds (or finds in the cache) both sides' kernels, recording their keys.
+/// Builds (or finds in the cache) both sides' kernels, recording what each is.
 pub fn build_kernels(loaded: &Loaded, plan: &mut Plan, progress: &(dyn Fn(&str, kernel::BuildProgress) + Sync)) -> Result<(), KernelError> {
     for side in [&mut plan.buggy, &mut plan.fixed] {
         let req = kernel::request_for(loaded, &side.variant);
         if let Some(missing) = kernel::missing_files(&req).first() {
             return Err(KernelError::io(missing, std::io::Error::from(std::io::ErrorKind::NotFound)));
         }
-        let name = side.report_name.clone();
+        let name = side.variant.label();
         let built: BuiltKernel = kernel::ensure_built(&req, &|p| progress(&name, p))?;
         side.kernel.key = Some(built.key);
+        side.kernel.source = Some(format!("linux-source-{} {}", req.base, built.source_version));
+        side.kernel.hunks = built.hunks.iter().map(|h| h.to_string()).collect();
     }
     Ok(())
 }

@@ -26,13 +26,25 @@ pub struct Verification {
     pub shard: Option<Shard>,
     /// The variant expected to show the signature, then the one expected not to.
     pub variants: Vec<VariantReport>,
-    /// The verdict over every trial in `variants`.
+    /// The verdict over every trial in `variants`: over several kernels, FIX VERIFIED only
+    /// when it holds on every one of them.
     pub verdict: VerdictReport,
+    /// Per kernel, when the verification spans several (`--kernels 5.10,6.1`): its verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kernels: Vec<KernelVerdict>,
     /// Set when trials were left out because they could not change the verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stop: Option<EarlyStop>,
     /// Wall-clock time of the verification (a merge: the sum of its shards').
     pub took_ms: Millis,
+}
+
+/// One kernel's verdict in a verification over several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelVerdict {
+    /// `5.10`.
+    pub kernel: String,
+    pub verdict: VerdictReport,
 }
 
 /// Which share of the trials a shard ran: trial `k` (0-based, per variant) is shard `k % count`'s.
@@ -70,6 +82,16 @@ pub struct VariantReport {
     pub summary: Summary,
 }
 
+impl VariantReport {
+    /// `buggy@5.10`, or `buggy` when the report names no kernel version (older shards).
+    pub fn label(&self) -> String {
+        match &self.kernel.version {
+            Some(v) => format!("{}@{v}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
 /// The kernel a variant boots.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct KernelInfo {
@@ -84,6 +106,18 @@ pub struct KernelInfo {
     /// The kernel cache key, once built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    /// The kernel series (`5.10`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Debian's source package it was built from (`linux-source-5.10 5.10.223-1`), once built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The fuzz the series was allowed.
+    #[serde(default)]
+    pub fuzz: u32,
+    /// Hunks that applied at an offset or with fuzz, once built.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hunks: Vec<String>,
 }
 
 /// One run of one variant.

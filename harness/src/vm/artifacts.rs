@@ -56,7 +56,7 @@ impl RunDir {
         match config {
             Some(c) if c.is_file() => std::fs::copy(c, dest).map(|_| ()),
             Some(c) => std::fs::write(dest, format!("# not available: {} does not exist\n", c.display())),
-            None => std::fs::write(dest, "# not available: the kernel was given with --kernel and no .config was found next to it\n"),
+            None => std::fs::write(dest, "# not available: the kernel was given with --bzimage and no .config was found next to it\n"),
         }
     }
 

@@ -14,7 +14,7 @@ pub enum VmError {
     RunDir(#[source] io::Error),
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
-    #[error("--kernel {}: no such file", .0.display())]
+    #[error("--bzimage {}: no such file", .0.display())]
     NoKernelFile(PathBuf),
     #[error("variant `{variant}` needs files that do not exist: {}", list(files))]
     MissingFiles { variant: String, files: Vec<PathBuf> },

@@ -4,7 +4,7 @@
 //! - the kernel boots the host's `/` read-only over 9p with `init=<host's lab binary>`, and
 //!   passes `__lab_guest` ([`super::qemu::GUEST_ARG`]) as init's first argument (after `--`);
 //!   `main` calls [`guest_main`] when [`is_guest_invocation`] says so, before parsing the CLI;
-//! - `lab.mode=run|shell`, `lab.scenario=<abs path>`, `lab.variant=<name>` (and, for the
+//! - `lab.mode=run|shell`, `lab.scenario=<abs path>`, `lab.variant=<name>`, `lab.kernel=<version>` (and, for the
 //!   shell, `lab.term=`, `lab.winsize=<cols>x<rows>`) are read from `/proc/cmdline`;
 //! - run mode writes every [`Event`] as a JSON line to the virtio port `lab.agent`, the last
 //!   being the `Verdict`, waits for the host's `ack` and powers off; meanwhile it copies
@@ -42,6 +42,8 @@ pub struct GuestArgs {
     pub mode: GuestMode,
     pub scenario: PathBuf,
     pub variant: String,
+    /// `None`: the scenario's default kernel (a command line from before the key existed).
+    pub kernel: Option<crate::scenario::KernelVersion>,
     pub term: Option<String>,
     pub winsize: Option<(u16, u16)>,
 }
@@ -83,7 +85,15 @@ impl GuestArgs {
                 Some(parse_winsize(&w).ok_or(GuestError::BadValue { key: keys::WINSIZE, value: w, expected: "<columns>x<rows>" })?)
             }
         };
-        Ok(GuestArgs { mode, scenario: PathBuf::from(scenario), variant, term: get(keys::TERM), winsize })
+        let kernel = match get(keys::KERNEL) {
+            None => None,
+            Some(k) => Some(k.parse().map_err(|_| GuestError::BadValue {
+                key: keys::KERNEL,
+                value: k,
+                expected: "a kernel version (5.10, 6.1, 6.12)",
+            })?),
+        };
+        Ok(GuestArgs { mode, scenario: PathBuf::from(scenario), variant, kernel, term: get(keys::TERM), winsize })
     }
 }
 
@@ -264,7 +274,7 @@ fn run_mode(args: &GuestArgs, text: Result<String, GuestError>, problems: &[Stri
 fn run_scenario(args: &GuestArgs, text: Result<String, GuestError>, sink: EventSink) {
     let ready = text.and_then(|text| {
         let scenario = crate::scenario::load_str(&text, &args.scenario)?;
-        let variant = crate::scenario::Variant::resolve(&scenario, Some(&args.variant))?;
+        let variant = crate::scenario::Variant::resolve_on(&scenario, Some(&args.variant), args.kernel)?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(GuestError::Runtime)?;
         Ok((scenario, variant, runtime))
     });
@@ -409,6 +419,7 @@ mod tests {
             init: "/work/target/debug/lab".into(),
             scenario: "/work/main/scenarios/fnhe-leak.yaml".into(),
             variant: "fixed".into(),
+            kernel: crate::scenario::KernelVersion::V6_1,
             term: None,
             winsize: None,
             extra: vec![],
@@ -425,6 +436,7 @@ mod tests {
                 mode: GuestMode::Run,
                 scenario: "/work/main/scenarios/fnhe-leak.yaml".into(),
                 variant: "fixed".into(),
+                kernel: Some(crate::scenario::KernelVersion::V6_1),
                 term: None,
                 winsize: None
             }

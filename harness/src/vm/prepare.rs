@@ -61,6 +61,7 @@ pub async fn prepare(
         init: guest_lab(opts, events)?,
         scenario: std::fs::canonicalize(&loaded.path).map_err(|source| VmError::ScenarioFile { path: loaded.path.clone(), source })?,
         variant: variant.name.clone(),
+        kernel: variant.kernel,
         term: if interactive { std::env::var("TERM").ok().filter(|t| !t.is_empty() && !t.contains(char::is_whitespace)) } else { None },
         winsize: if interactive { terminal_size() } else { None },
         extra,
@@ -87,16 +88,29 @@ async fn get_kernel(
     }
     let built = build_in_thread(req.clone(), events.clone(), stop).await?;
     let _ = std::os::unix::fs::symlink(&built.log, dir.file("kernel-build.log"));
+    if req.fuzz > 0 {
+        events.note(
+            Level::Warn,
+            format!("patches applied with fuzz up to {} (kernel.fuzz or --fuzz): a hunk may sit elsewhere than its author meant", req.fuzz),
+        );
+    }
+    for h in &built.hunks {
+        events.note(Level::Warn, format!("patch not applied exactly: {h}"));
+    }
     events.send(Event::KernelReady {
         key: built.key.clone(),
         bzimage: built.bzimage.display().to_string(),
         built: built.built,
         took_ms: t0.elapsed().as_millis() as u64,
+        source: format!("linux-source-{} {}", req.base, built.source_version),
+        fuzz: req.fuzz,
+        hunks: built.hunks.iter().map(|h| h.to_string()).collect(),
+        tolerated: built.config.tolerated.clone(),
     });
-    Ok(KernelChoice { bzimage: built.bzimage, vmlinux: built.vmlinux, config: Some(built.config), patches: req.patches })
+    Ok(KernelChoice { bzimage: built.bzimage, vmlinux: built.vmlinux, config: Some(built.config_file), patches: req.patches })
 }
 
-/// `--kernel BZIMAGE`: booted as it is.
+/// `--bzimage BZIMAGE`: booted as it is.
 fn given_kernel(bz: &Path, variant: &Variant, events: &EventSink) -> Result<KernelChoice, VmError> {
     if !bz.is_file() {
         return Err(VmError::NoKernelFile(bz.to_path_buf()));
@@ -104,14 +118,18 @@ fn given_kernel(bz: &Path, variant: &Variant, events: &EventSink) -> Result<Kern
     if !variant.patches.is_empty() {
         events.note(
             Level::Warn,
-            format!("--kernel: booting {} as it is; variant `{}`'s patches are not applied by lab", bz.display(), variant.name),
+            format!("--bzimage: booting {} as it is; variant `{}`'s patches are not applied by lab", bz.display(), variant.name),
         );
     }
     events.send(Event::KernelReady {
-        key: format!("--kernel {}", bz.display()),
+        key: format!("--bzimage {}", bz.display()),
         bzimage: bz.display().to_string(),
         built: false,
         took_ms: 0,
+        source: String::new(),
+        fuzz: 0,
+        hunks: Vec::new(),
+        tolerated: Vec::new(),
     });
     Ok(KernelChoice { bzimage: bz.to_path_buf(), vmlinux: None, config: config_near(bz), patches: Vec::new() })
 }

@@ -25,6 +25,8 @@ pub mod keys {
     pub const SCENARIO: &str = "lab.scenario";
     /// Variant name.
     pub const VARIANT: &str = "lab.variant";
+    /// The kernel version the variant runs on (`5.10`), one of the scenario's `kernel.base`.
+    pub const KERNEL: &str = "lab.kernel";
     /// `TERM` for the interactive shell.
     pub const TERM: &str = "lab.term";
     /// `<columns>x<rows>` of the user's terminal, for the interactive shell.
@@ -245,6 +247,8 @@ pub struct GuestRequest {
     /// Absolute path of the scenario file.
     pub scenario: PathBuf,
     pub variant: String,
+    /// The kernel series booted: the guest resolves the variant on it.
+    pub kernel: crate::scenario::KernelVersion,
     /// `TERM` for the shell; `None` in run mode.
     pub term: Option<String>,
     /// Columns and rows of the user's terminal (shell mode).
@@ -298,6 +302,7 @@ pub fn kernel_cmdline(req: &GuestRequest) -> Result<String, CmdlineError> {
     parts.push(param(keys::MODE, "mode", req.mode.as_str())?);
     parts.push(param(keys::SCENARIO, "the scenario file", &req.scenario.display().to_string())?);
     parts.push(param(keys::VARIANT, "the variant name", &req.variant)?);
+    parts.push(format!("{}={}", keys::KERNEL, req.kernel));
     if let Some(term) = &req.term {
         parts.push(param(keys::TERM, "TERM", term)?);
     }
@@ -398,6 +403,7 @@ mod tests {
             init: "/usr/local/bin/lab".into(),
             scenario: "/work/main/scenarios/fnhe-leak.yaml".into(),
             variant: "buggy".into(),
+            kernel: crate::scenario::KernelVersion::V6_1,
             term: None,
             winsize: None,
             extra: vec!["net.ifnames=0".into()],
@@ -500,7 +506,7 @@ mod tests {
         assert!(line.starts_with("console=ttyS0 panic=-1 root=root rootfstype=9p rootflags=trans=virtio,version=9p2000.L,msize=512000"));
         assert!(line.contains(" ro "));
         assert!(line.contains(" init=/usr/local/bin/lab "));
-        assert!(line.contains(" lab.mode=run lab.scenario=/work/main/scenarios/fnhe-leak.yaml lab.variant=buggy "));
+        assert!(line.contains(" lab.mode=run lab.scenario=/work/main/scenarios/fnhe-leak.yaml lab.variant=buggy lab.kernel=6.1 "));
         assert!(line.contains(" net.ifnames=0 "));
         assert!(line.ends_with(" -- __lab_guest"));
     }

@@ -110,7 +110,7 @@ fn cli_fallback_and_doctor() -> Result<(), Failed> {
         .env_remove("LAB_ACCEL")
         .args(["run", "--json", "--qemu"])
         .arg(&standin)
-        .arg("--kernel")
+        .arg("--bzimage")
         .arg(&kernel)
         .arg(&scenario)
         .output()?;

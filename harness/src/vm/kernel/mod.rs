@@ -1,10 +1,11 @@
-//! Kernel builds from Debian's `linux-source-<base>` with a variant's patches and config
-//! fragments, cached by content outside the clone.
+//! Kernel builds from Debian's `linux-source-<version>` (5.10, 6.1, 6.12) with a variant's
+//! patches and config fragments, cached by content outside the clone.
 //!
 //! Layout of the cache (`$LAB_CACHE`, default `/var/cache/lab`):
-//! - `src/linux-source-<base>-<pkgversion>/`: the unpacked tree, patched in place;
-//! - `obj/<base>-<cfg>/`: one object tree per merged config, shared by every variant with
-//!   that config, so switching patches rebuilds only what they touch;
+//! - `apt/`, `pkgs/`: the source packages of other Debian releases ([`crate::archive`]);
+//! - `src/linux-source-<version>-<pkgversion>/`: the unpacked tree, patched in place;
+//! - `obj/<version>-<pkgversion>-<cfg>/`: one object tree per merged config, shared by every
+//!   variant with that config, so switching patches rebuilds only what they touch;
 //! - `kernels/<key>/`: finished builds — `bzImage`, `vmlinux` (the uncompressed ELF, booted
 //!   directly through its PVH entry on QEMU's `microvm`), `config`, `patches.txt`,
 //!   `build.log` — keyed by source version + patch contents + merged config.
@@ -21,18 +22,26 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-pub use patches::Patch;
+pub use kconfig::ConfigReport;
+pub use patches::{HunkNote, Patch};
 pub use request::{missing_files, request_for};
+
+use crate::scenario::KernelVersion;
 
 /// What to build.
 #[derive(Debug, Clone)]
 pub struct KernelRequest {
     /// `6.1`: Debian's `linux-source-6.1`.
-    pub base: String,
+    pub base: KernelVersion,
     /// Patch files in the order they apply.
     pub patches: Vec<PathBuf>,
+    /// How far a hunk's context may be off; 0 applies every patch exactly.
+    pub fuzz: u32,
     /// Kconfig fragments merged over tinyconfig, in order (`vm/config/base.config` first).
     pub fragments: Vec<PathBuf>,
+    /// Options the scenario's steps need (`CONFIG_KPROBE_EVENTS`): a kernel without one
+    /// fails its build, whatever the fragments tolerate.
+    pub needs: Vec<String>,
 }
 
 /// A kernel ready to boot.
@@ -42,7 +51,7 @@ pub struct BuiltKernel {
     /// The uncompressed kernel, when the build kept it (builds from before it was kept do not).
     pub vmlinux: Option<PathBuf>,
     /// The merged `.config` it was built with.
-    pub config: PathBuf,
+    pub config_file: PathBuf,
     /// Content key: source version + patch contents + merged config.
     pub key: String,
     /// False when the cache already had it.
@@ -50,6 +59,12 @@ pub struct BuiltKernel {
     /// The build log (from the build that made it).
     pub log: PathBuf,
     pub took_ms: u64,
+    /// Debian's version of the source package (`5.10.223-1`).
+    pub source_version: String,
+    /// Hunks that applied at an offset or with fuzz.
+    pub hunks: Vec<HunkNote>,
+    /// What the merged config left out on this kernel, and why that is tolerated.
+    pub config: ConfigReport,
 }
 
 /// Build progress for a progress bar.
@@ -68,10 +83,14 @@ pub enum BuildProgress {
 pub enum KernelError {
     #[error("kernel source {path} not found: install Debian's package with `apt-get install linux-source-{base}`")]
     MissingSource { base: String, path: PathBuf },
+    #[error("linux-source-{kernel} could not be fetched from Debian {release}: {source}")]
+    Fetch { kernel: KernelVersion, release: &'static str, source: crate::archive::ArchiveError },
+    #[error("kernel {kernel}: the scenario needs {}, which did not stick ({})", missing.join(", "), detail.join("; "))]
+    Needs { kernel: KernelVersion, missing: Vec<String>, detail: Vec<String> },
     #[error("patch {} does not apply: {detail}", patch.display())]
     PatchFailed { patch: PathBuf, detail: String },
-    #[error("kernel config: requested options did not stick (missing dependencies?): {}", .0.join("; "))]
-    Config(Vec<String>),
+    #[error("kernel {kernel} config: requested options did not stick (missing dependencies, or absent from this version: then list it as `# lab: absent-on {kernel}: CONFIG_X why` in the fragment): {}", not_stuck.join("; "))]
+    Config { kernel: KernelVersion, not_stuck: Vec<String> },
     #[error("{tool}: {detail}")]
     Tool { tool: String, detail: String },
     #[error("{}: {source}", path.display())]
@@ -90,8 +109,9 @@ pub use patches::{describe_failure, touched_paths};
 /// A file of the unpatched Debian source, `rel` to its top (`net/ipv4/route.c`), unpacking
 /// the tree if needed. The shared tree may carry a series: a file it touched is read from
 /// the copy saved before patching.
-pub fn pristine_file(base: &str, rel: &str) -> Result<Option<Vec<u8>>, KernelError> {
-    let src = source::unpacked(&cache_dir(), base, &source::package_version(base)?)?;
+pub fn pristine_file(base: KernelVersion, rel: &str) -> Result<Option<Vec<u8>>, KernelError> {
+    let cache = cache_dir();
+    let src = source::unpacked(&cache, base, &source::locate(&cache, base)?)?;
     let saved = src.join(patches::ORIGINALS).join(rel);
     let path = if saved.is_file() { saved } else { src.join(rel) };
     match std::fs::read(&path) {
@@ -132,7 +152,7 @@ fn check_tools() -> Result<(), KernelError> {
 }
 
 /// The content key of a build: source version, patch contents, merged config.
-fn build_key(base: &str, version: &str, series: &[Patch], cfg_hash: &str) -> String {
+fn build_key(base: KernelVersion, version: &str, series: &[Patch], cfg_hash: &str) -> String {
     let mut keyed = format!("linux-source-{base} {version}\n");
     for p in series {
         keyed.push_str(&format!("patch {}\n", p.sha256));
@@ -145,34 +165,49 @@ fn build_key(base: &str, version: &str, series: &[Patch], cfg_hash: &str) -> Str
 /// killed half-way never looks finished): bzImage, vmlinux, config, the patch listing.
 /// vmlinux is copied, not linked: the object tree is shared and the next variant's build
 /// overwrites it.
-fn store(obj: &Path, staging: &Path, out: &Path, series: &[Patch]) -> Result<(), KernelError> {
+fn store(obj: &Path, staging: &Path, out: &Path, series: &[Patch], notes: &Notes) -> Result<(), KernelError> {
     let copy = |from: &Path, to: &str| std::fs::copy(from, staging.join(to)).map_err(|e| KernelError::io(from, e));
     copy(&obj.join("arch/x86/boot/bzImage"), "bzImage")?;
     copy(&obj.join("vmlinux"), "vmlinux")?;
     copy(&obj.join(".config"), "config")?;
     let listing: String = series.iter().map(|p| format!("{}  {}\n", p.sha256, p.path.display())).collect();
     std::fs::write(staging.join("patches.txt"), listing).map_err(|e| KernelError::io(staging, e))?;
+    let notes_file = staging.join(NOTES);
+    std::fs::write(&notes_file, serde_json::to_vec_pretty(notes).expect("notes serialise")).map_err(|e| KernelError::io(&notes_file, e))?;
     let _ = std::fs::remove_dir_all(out);
     std::fs::rename(staging, out).map_err(|e| KernelError::io(out, e))
 }
+
+/// What a build says of itself beyond its files, kept beside them so a cached kernel says
+/// the same: the source package version, the hunks not applied exactly, what the config
+/// tolerated.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Notes {
+    source_version: String,
+    hunks: Vec<HunkNote>,
+    config: ConfigReport,
+}
+
+const NOTES: &str = "lab-notes.json";
 
 /// Builds the kernel for `req`, or returns the cached one. Blocking: call it from
 /// `spawn_blocking`. Holds the build lock while it patches and builds.
 pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<BuiltKernel, KernelError> {
     let started = Instant::now();
-    let Start { cache, version, series } = start(req)?;
+    let Start { cache, source, series } = start(req)?;
+    let version = source.version.clone();
     // The merged config is a function of source, patches and fragments: a request seen
     // before maps straight to its kernel, without touching the tree or running kconfig.
-    let request_key = request_key(&req.base, &version, &series, &req.fragments)?;
+    let request_key = request_key(req, &version, &series)?;
     let remembered = cache.join("requests").join(&request_key);
     if let Some(found) = std::fs::read_to_string(&remembered).ok().and_then(|key| cached(&cache, key.trim(), started)) {
         return Ok(found);
     }
-    let _lock = build_lock(&cache, &req.base, progress)?;
-    let (src, config) = patched_and_merged(&cache, req, &version, &series, progress)?;
+    let _lock = build_lock(&cache, req.base, progress)?;
+    let Patched { src, config, notes } = patched_and_merged(&cache, req, &source, &series, progress)?;
     let cfg_hash = sha256_hex(config.as_bytes());
 
-    let key = build_key(&req.base, &version, &series, &cfg_hash);
+    let key = build_key(req.base, &version, &series, &cfg_hash);
     let out = cache.join("kernels").join(&key);
     let bzimage = out.join("bzImage");
     if let Some(found) = cached(&cache, &key, started) {
@@ -212,78 +247,105 @@ pub fn ensure_built(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Syn
     if steps > 100 {
         let _ = std::fs::write(&estimate_file, steps.to_string());
     }
-    store(&obj, &staging, &out, &series)?;
+    store(&obj, &staging, &out, &series, &notes)?;
     remember(&remembered, &key)?;
     Ok(BuiltKernel {
         bzimage,
         vmlinux: vmlinux_in(&out),
-        config: out.join("config"),
+        config_file: out.join("config"),
         key,
         built: true,
         log: out.join("build.log"),
         took_ms: started.elapsed().as_millis() as u64,
+        source_version: notes.source_version,
+        hunks: notes.hunks,
+        config: notes.config,
     })
 }
 
 /// The `.config` `req` would be built with (`lab kernel config`), without compiling: the
 /// tree patched, the fragments merged over tinyconfig and checked to have stuck.
-pub fn merged_config(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<String, KernelError> {
-    let Start { cache, version, series } = start(req)?;
-    let _lock = build_lock(&cache, &req.base, progress)?;
-    Ok(patched_and_merged(&cache, req, &version, &series, progress)?.1)
+pub fn merged_config(req: &KernelRequest, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<MergedConfig, KernelError> {
+    let Start { cache, source, series } = start(req)?;
+    let _lock = build_lock(&cache, req.base, progress)?;
+    let p = patched_and_merged(&cache, req, &source, &series, progress)?;
+    Ok(MergedConfig { text: p.config, source_version: p.notes.source_version, hunks: p.notes.hunks, report: p.notes.config })
+}
+
+/// `lab kernel config`'s answer: the `.config`, and what was noted on the way to it.
+#[derive(Debug, Clone)]
+pub struct MergedConfig {
+    pub text: String,
+    pub source_version: String,
+    pub hunks: Vec<HunkNote>,
+    pub report: ConfigReport,
 }
 
 /// What a build and a config merge both start from, checked before the tree is touched.
 struct Start {
     cache: PathBuf,
-    /// Debian's `linux-source-<base>` package version.
-    version: String,
+    /// The source tarball and Debian's `linux-source-<version>` package version.
+    source: source::Source,
     series: Vec<Patch>,
 }
 
 fn start(req: &KernelRequest) -> Result<Start, KernelError> {
     let cache = cache_dir();
-    let version = source::package_version(&req.base)?;
     check_tools()?;
     std::fs::create_dir_all(&cache).map_err(|e| KernelError::io(&cache, e))?;
+    let source = source::locate(&cache, req.base)?;
     let series = req.patches.iter().map(|p| Patch::read(p)).collect::<Result<_, _>>()?;
-    Ok(Start { cache, version, series })
+    Ok(Start { cache, source, series })
 }
 
 /// The lock on the shared source tree, so two builds never mix patches.
-fn build_lock(cache: &Path, base: &str, progress: &(dyn Fn(BuildProgress) + Sync)) -> Result<nix::fcntl::Flock<File>, KernelError> {
+fn build_lock(
+    cache: &Path,
+    base: KernelVersion,
+    progress: &(dyn Fn(BuildProgress) + Sync),
+) -> Result<nix::fcntl::Flock<File>, KernelError> {
     let lock_path = cache.join(format!("build-{base}.lock"));
     let lock = File::create(&lock_path).map_err(|e| KernelError::io(&lock_path, e))?;
     progress(BuildProgress::Phase("waiting for the kernel build lock".into()));
     nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| KernelError::io(&lock_path, e.into()))
 }
 
+/// The patched tree, its merged config, and what was noted on the way.
+struct Patched {
+    src: PathBuf,
+    config: String,
+    notes: Notes,
+}
+
 /// The source tree with `series` applied, and the merged config; the caller holds the lock.
 fn patched_and_merged(
     cache: &Path,
     req: &KernelRequest,
-    version: &str,
+    source: &source::Source,
     series: &[Patch],
     progress: &(dyn Fn(BuildProgress) + Sync),
-) -> Result<(PathBuf, String), KernelError> {
-    progress(BuildProgress::Phase(format!("unpacking linux-source-{} {version}", req.base)));
-    let src = source::unpacked(cache, &req.base, version)?;
-    progress(BuildProgress::Phase("applying patches".into()));
-    patches::apply_series(&src, series)?;
+) -> Result<Patched, KernelError> {
+    progress(BuildProgress::Phase(format!("unpacking linux-source-{} {}", req.base, source.version)));
+    let src = source::unpacked(cache, req.base, source)?;
+    progress(BuildProgress::Phase(format!("applying patches (fuzz {})", req.fuzz)));
+    let hunks = patches::apply_series(&src, series, req.fuzz)?;
     progress(BuildProgress::Phase("merging kernel config".into()));
     let scratch = tempfile::Builder::new().prefix(".kconfig-").tempdir_in(cache).map_err(|e| KernelError::io(cache, e))?;
     let mut scratch_log = File::create(scratch.path().join("log")).map_err(|e| KernelError::io(scratch.path(), e))?;
-    let config = kconfig::merge(&src, &scratch.path().join("o"), &req.fragments, &mut scratch_log)?;
-    Ok((src, config))
+    let merge = kconfig::Merge { kernel: req.base, fragments: &req.fragments, needs: &req.needs };
+    let (config, report) = kconfig::merge(&src, &scratch.path().join("o"), &merge, &mut scratch_log)?;
+    Ok(Patched { src, config, notes: Notes { source_version: source.version.clone(), hunks, config: report } })
 }
 
-/// Hash of everything a build depends on as given: source, patch contents, fragment contents.
-fn request_key(base: &str, version: &str, series: &[Patch], fragments: &[PathBuf]) -> Result<String, KernelError> {
-    let mut text = format!("linux-source-{base} {version}\n");
+/// Hash of everything a build depends on as given: source, patch contents, the fuzz allowed,
+/// fragment contents and the options required (a request that must fail never maps to a
+/// kernel built under looser terms).
+fn request_key(req: &KernelRequest, version: &str, series: &[Patch]) -> Result<String, KernelError> {
+    let mut text = format!("linux-source-{} {version}\nfuzz {}\nneeds {}\n", req.base, req.fuzz, req.needs.join(","));
     for p in series {
         text.push_str(&format!("patch {}\n", p.sha256));
     }
-    for f in fragments {
+    for f in &req.fragments {
         let bytes = std::fs::read(f).map_err(|e| KernelError::io(f, e))?;
         text.push_str(&format!("fragment {}\n", sha256_hex(&bytes)));
     }
@@ -294,14 +356,19 @@ fn request_key(base: &str, version: &str, series: &[Patch], fragments: &[PathBuf
 fn cached(cache: &Path, key: &str, started: Instant) -> Option<BuiltKernel> {
     let out = cache.join("kernels").join(key);
     let bzimage = out.join("bzImage");
+    // A build from before the notes were kept is rebuilt, so no kernel goes unexplained.
+    let notes: Notes = serde_json::from_slice(&std::fs::read(out.join(NOTES)).ok()?).ok()?;
     bzimage.is_file().then(|| BuiltKernel {
         bzimage,
         vmlinux: vmlinux_in(&out),
-        config: out.join("config"),
+        config_file: out.join("config"),
         key: key.to_string(),
         built: false,
         log: out.join("build.log"),
         took_ms: started.elapsed().as_millis() as u64,
+        source_version: notes.source_version,
+        hunks: notes.hunks,
+        config: notes.config,
     })
 }
 

@@ -8,8 +8,9 @@ use crate::scenario::{KernelFiles, Loaded, Variant};
 
 /// `kernel-patches/<scenario>/<patch>` for each patch of the variant, and
 /// `vm/config/base.config` followed by the debug kernels' fragments (`debug/<kind>.config`),
-/// then the scenario's and the variant's own, which may override them. A file in
-/// neither tree is named where the scenario would bring it, for [`missing_files`] to report.
+/// then the scenario's and the variant's own, which may override them. Each patch as the
+/// variant's kernel takes it (its own backport where there is one). A file in neither tree
+/// is named where the scenario would bring it, for [`missing_files`] to report.
 pub fn request_for(loaded: &Loaded, variant: &Variant) -> KernelRequest {
     let files = KernelFiles::of(loaded);
     let or_first = |found: Result<PathBuf, crate::scenario::files::NotFound>| found.unwrap_or_else(|e| e.tried[0].clone());
@@ -18,10 +19,33 @@ pub fn request_for(loaded: &Loaded, variant: &Variant) -> KernelRequest {
     fragments.extend(debug.iter().map(|k| or_first(files.fragment(&k.fragment()))));
     fragments.extend(variant.config.iter().map(|c| or_first(files.fragment(c))));
     KernelRequest {
-        base: loaded.scenario.kernel.base.clone(),
-        patches: variant.patches.iter().map(|p| or_first(files.patch(p))).collect(),
+        base: variant.kernel,
+        patches: variant.patches.iter().map(|p| or_first(files.patch_on(p, variant.kernel))).collect(),
+        fuzz: loaded.scenario.kernel.fuzz,
         fragments,
+        needs: needs_of(&loaded.scenario, variant),
     }
+}
+
+/// The kernel options the steps of `variant` need on its kernel (`Step::kconfig`), sorted.
+fn needs_of(s: &crate::scenario::Scenario, variant: &Variant) -> Vec<String> {
+    fn walk(steps: &[crate::scenario::StepEntry], variant: &Variant, out: &mut Vec<String>) {
+        for step in steps.iter().filter(|e| e.runs_in(&variant.name, variant.kernel)) {
+            out.extend(step.kind.step().kconfig().iter().map(|o| o.to_string()));
+            walk(step.nested(), variant, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&s.steps, variant, &mut out);
+    if !s.topology.namespaces.is_empty() {
+        out.push("CONFIG_NET_NS".into());
+    }
+    if !s.topology.links.is_empty() {
+        out.push("CONFIG_VETH".into());
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Files the request names that do not exist, for `lab check` and before a build.
