@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::Failure;
-use lab::faults::{self, pattern, Fault};
+use lab_faults::{self as faults, pattern, Fault};
 
 /// Name the kernel faults in a log from a real node (or a lab run), and turn one into a
 /// scenario's expectation.

@@ -9,15 +9,15 @@
 //! checks that every rule holds a keyword, so the gate hides none.
 //!
 //! Title templates: `{1}`.. are the start pattern's groups, `{frame}` the guilty frame
-//! ([`super::frames`]), `{access}` the `Read`/`Write` of a KASAN report. Patterns may use
+//! ([`crate::frames`]), `{access}` the `Read`/`Write` of a KASAN report. Patterns may use
 //! `{FUNC}` (a function named on the line, the named group `func`) and `{SRC}` (`file.c:12`).
 
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 
-use super::frames::Frames;
-use crate::event::FaultClass as C;
+use crate::frames::Frames;
+use crate::FaultClass as C;
 
 /// One kind of report start.
 pub struct Rule {
@@ -457,7 +457,7 @@ impl Table {
             gate: Regex::new(&gate).expect("keywords"),
             buckets: KEYWORDS.iter().map(|k| (0..RULES.len()).filter(|&i| RULES[i].start.contains(k)).collect()).collect(),
             rules: patterns.iter().map(|p| Regex::new(p).expect("fault rule")).collect(),
-            skips: RULES.iter().map(|r| super::frames::skip_set(r.frames)).collect(),
+            skips: RULES.iter().map(|r| crate::frames::skip_set(r.frames)).collect(),
             not_a_fault: Regex::new(NOT_A_FAULT).expect("ignore list"),
         }
     }

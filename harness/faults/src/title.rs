@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::frames;
-use super::table::{RULES, TABLE};
+use crate::frames;
+use crate::table::{RULES, TABLE};
 
 /// What varies between occurrences of one bug, taken out of a title as syzkaller's dashboards
 /// do (`KCSAN: data-race in f+0x55/0xb10` is `... in f`, `unknown-block(0,0)` is

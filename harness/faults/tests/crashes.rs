@@ -1,6 +1,6 @@
 //! The corpus measurement of fault recognition: every crash log under
 //! `tests/data/crashes/` (syzkaller's own test corpus, and the lab's guests' consoles) read
-//! by `lab::faults::scan`, and three numbers printed: the share of crash logs where a fault
+//! by `lab_faults::scan`, and three numbers printed: the share of crash logs where a fault
 //! is recognised, the share whose first fault's title equals the corpus' `TITLE:`, and the
 //! false alarms on clean logs (files without `TITLE:`). `cargo test --release --test
 //! crashes -- --nocapture` shows them, and the misses with `LAB_CORPUS_VERBOSE=1`.
@@ -42,7 +42,7 @@ fn corpus_recognition_titles_and_false_alarms() {
     let cases = corpus();
     let (mut crashes, mut recognised, mut titled, mut clean, mut alarms) = (0, 0, 0, 0, 0);
     for c in &cases {
-        let faults = lab::faults::scan(&c.log);
+        let faults = lab_faults::scan(&c.log);
         match &c.title {
             Some(want) => {
                 crashes += 1;

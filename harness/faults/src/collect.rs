@@ -1,14 +1,14 @@
 //! Reports out of a stream of console lines: each report from its first line (a start of
-//! [`super::table`]) up to its end marker (`---[ end trace`), the next report, or a cap,
+//! [`crate::table`]) up to its end marker (`---[ end trace`), the next report, or a cap,
 //! with a few lines before it for context. Pure and synchronous: the VM console feeds it
 //! line by line (and closes a report when its time window ends), `lab triage` a whole file.
 
 use std::collections::VecDeque;
 
-use super::prefix::strip;
-use super::table::{RULES, TABLE};
-use super::title::title;
-use super::Fault;
+use crate::prefix::strip;
+use crate::table::{RULES, TABLE};
+use crate::title::title;
+use crate::Fault;
 
 /// Lines before a report's first line kept with it.
 pub const BEFORE: usize = 5;
@@ -135,7 +135,7 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::FaultClass;
+    use crate::FaultClass;
 
     /// The lab's own guest: an LKDTM WARNING in the 6.1 kernel, trimmed.
     const WARNING: &str = "\
