@@ -41,6 +41,10 @@ pub enum FaultClass {
     Kcsan,
     Kfence,
     Ubsan,
+    /// The slab allocators' own debugging (`slub_debug`, `CONFIG_DEBUG_SLAB`): an object's
+    /// poison, redzone or free pointer overwritten, a double or invalid free, objects left
+    /// when a cache is destroyed.
+    Slab,
     /// kmemleak's `memory leak`.
     MemoryLeak,
     /// RCU and workqueue stalls.

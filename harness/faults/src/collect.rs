@@ -26,6 +26,8 @@ struct Open {
     time: Option<f64>,
     /// Index in `lines` of the first line.
     first: usize,
+    /// Lines after the first that are not memory dumps: what [`AFTER_MAX`] counts.
+    counted: usize,
     lines: Vec<String>,
 }
 
@@ -52,7 +54,8 @@ impl Collector {
             (Some(_), Some(_)) => closed = self.flush(),
             (Some(open), None) => {
                 open.lines.push(line.to_string());
-                if stripped.msg.starts_with("---[ end ") || open.lines.len() - open.first > AFTER_MAX {
+                open.counted += usize::from(!is_dump(stripped.msg));
+                if stripped.msg.starts_with("---[ end ") || open.counted > AFTER_MAX {
                     closed = self.flush();
                 }
             }
@@ -65,8 +68,15 @@ impl Collector {
                 let first = lines.len();
                 lines.push(line.to_string());
                 let rule = &RULES[s.rule];
-                self.open =
-                    Some(Open { rule: s.rule, fatal: rule.fatal, line_number: self.line_number, time: stripped.time, first, lines });
+                self.open = Some(Open {
+                    rule: s.rule,
+                    fatal: rule.fatal,
+                    line_number: self.line_number,
+                    time: stripped.time,
+                    first,
+                    counted: 0,
+                    lines,
+                });
             }
         }
         // The context ring reuses its buffers: most lines are never part of a report.
@@ -87,7 +97,8 @@ impl Collector {
         let open = self.open.take()?;
         // The title's frames are in the report's first lines; a long tail (memory dumps,
         // other CPUs' stacks) need not be read for it.
-        let msgs: Vec<&str> = open.lines[open.first..].iter().take(TITLE_LINES).map(|l| strip(l).msg).collect();
+        // Memory dumps (a 4 KiB slab object is 256 lines of them) hold no frame.
+        let msgs: Vec<&str> = open.lines[open.first..].iter().map(|l| strip(l).msg).filter(|m| !is_dump(m)).take(TITLE_LINES).collect();
         let rule = &RULES[open.rule];
         Some(Fault {
             class: rule.class,
@@ -99,6 +110,20 @@ impl Collector {
             lines: open.lines,
         })
     }
+}
+
+/// A line of a hex dump (`Object 00000000a1b2c3d4: 6b 6b ...`, `Redzone  ...`,
+/// `ffff888004b3c780: fa fb ...`): an optional label, an address of 8 to 16 hex digits, `: `.
+fn is_dump(msg: &str) -> bool {
+    let Some((head, tail)) = msg.split_once(": ") else { return false };
+    let (label, addr) = head.trim_end().rsplit_once(' ').unwrap_or(("", head));
+    let addr = addr.trim_start_matches('>');
+    let byte = tail.as_bytes();
+    (8..=16).contains(&addr.len())
+        && addr.bytes().all(|b| b.is_ascii_hexdigit())
+        && label.trim().len() <= 12
+        && byte.len() >= 2
+        && byte[..2].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// Every fault report in `text`, in order. A panic right after a report it ends (the

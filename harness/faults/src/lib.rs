@@ -7,7 +7,7 @@
 //! - [`class`]: the kinds of report ([`FaultClass`]) and of guest fault ([`GuestFault`]).
 //! - [`prefix`]: what consoles and journals put before a message, taken off.
 //! - [`table`]: the report starts, compiled once into one `RegexSet`.
-//! - [`frames`], [`title`]: the guilty frame and the title.
+//! - [`frames`], [`title`]: the guilty frame and the title; [`slab`]: a slab report's kind.
 //! - [`collect`]: reports cut out of a stream, up to their end marker.
 //! - [`pattern`]: a report's first line generalised into an `expect:` pattern.
 
@@ -16,6 +16,7 @@ pub mod collect;
 pub mod frames;
 pub mod pattern;
 pub mod prefix;
+pub mod slab;
 pub mod table;
 pub mod title;
 

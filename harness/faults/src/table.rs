@@ -9,8 +9,10 @@
 //! checks that every rule holds a keyword, so the gate hides none.
 //!
 //! Title templates: `{1}`.. are the start pattern's groups, `{frame}` the guilty frame
-//! ([`crate::frames`]), `{access}` the `Read`/`Write` of a KASAN report. Patterns may use
-//! `{FUNC}` (a function named on the line, the named group `func`) and `{SRC}` (`file.c:12`).
+//! ([`crate::frames`]), `{access}` the `Read`/`Write` of a KASAN report, `{kind}` a slab
+//! report's `kind` group as [`crate::slab::kind`] words it, `{what}` the named group `what`.
+//! Patterns may use `{FUNC}` (a function named on the line, the named group `func`), `{SRC}`
+//! (`file.c:12`), `{CACHE}` (a slab cache's name) and `{TAINT}` (`(Not tainted)`, `(Tainted: G B)`).
 
 use std::sync::LazyLock;
 
@@ -73,6 +75,36 @@ const LEAK_SKIP: &[&str] = &[
     "memdup",
 ];
 
+/// The slab debuggers' own machinery and the allocator's entry points: never the bug.
+const SLAB_SKIP: &[&str] = &[
+    "check_bytes_and_report",
+    "alloc_debug_processing",
+    "free_debug_processing",
+    "free_to_partial_list",
+    "on_freelist",
+    "object_err",
+    "slab_err",
+    "slab_bug",
+    "print_trailer",
+    "list_slab_objects",
+    "free_partial",
+    "kmem_cache_close",
+    "shutdown_cache",
+    "validate_slab",
+    "cache_free_debugcheck",
+    "verify_redzone_free",
+    "cache_alloc_debugcheck",
+    "check_poison_obj",
+    "slab_put_obj",
+    "free_block",
+    "cache_flusharray",
+    "___cache_free",
+    "cache_alloc_refill",
+    "kfree",
+    "rcu_do_batch",
+    "rcu_core",
+];
+
 /// The table, specific forms first.
 pub static RULES: &[Rule] = &[
     // Sanitizers.
@@ -116,6 +148,34 @@ pub static RULES: &[Rule] = &[
         "KFENCE: {1} in {frame}",
         stack(&[]),
     ),
+    // The slab allocators' own debugging. SLUB's `slab_bug()` (6.x: `BUG <cache> (<taint>):
+    // <what>`, 3.x: `BUG <cache>: <what>`); an overwrite is named by the object's owner
+    // (`Allocated in`), the rest by the stack that freed or destroyed.
+    rule(
+        r"BUG {CACHE}(?: {TAINT})?: (?P<kind>(?:Left |Right |End |Object )?(?:Redzone|Poison|[Pp]adding) overwritten|Free(?:pointer|chain) corrupt)",
+        C::Slab,
+        false,
+        "SLUB: {kind} in {frame}",
+        Frames::Allocated { skip: SLAB_SKIP },
+    ),
+    rule(r"BUG {CACHE} {TAINT}: (?P<kind>.+)", C::Slab, false, "SLUB: {kind} in {frame}", stack(SLAB_SKIP)),
+    rule(
+        r"BUG {CACHE}: (?P<kind>Object already free|Objects remaining|Invalid object pointer|Wrong (?:number of objects|object count)|Not a valid slab page|Attempt to free object|Freelist Pointer check fails|Slab has \d+ allocated objects|Bulk free expected|(?:objects|inuse) \d+ > max)",
+        C::Slab,
+        false,
+        "SLUB: {kind} in {frame}",
+        stack(SLAB_SKIP),
+    ),
+    // SLAB's (`CONFIG_DEBUG_SLAB`): `slab_error()`, a poison check, a double free.
+    rule(r"slab error in [a-z_]+\(\): cache `[^']*': (?P<kind>.+)", C::Slab, false, "SLAB: {kind} in {frame}", stack(SLAB_SKIP)),
+    rule(
+        r"Slab corruption {TAINT}: \S+ start=",
+        C::Slab,
+        false,
+        "SLAB: slab corruption in {frame}",
+        Frames::Named(r"Last user: (?:\[<?[0-9a-f]+>?\])?\(\.?([a-zA-Z0-9_]+)"),
+    ),
+    rule(r"slab: double free detected in cache '", C::Slab, false, "SLAB: double free in {frame}", stack(SLAB_SKIP)),
     rule(r"UBSAN: Undefined behaviour in", C::Ubsan, false, "UBSAN: undefined-behaviour in {frame}", stack(UBSAN_SKIP)),
     rule(r"UBSAN: array-index-out-of-bounds in", C::Ubsan, false, "UBSAN: array-index-out-of-bounds in {frame}", stack(UBSAN_SKIP)),
     rule(r"UBSAN: (.*?) in", C::Ubsan, false, "UBSAN: {1} in {frame}", stack(UBSAN_SKIP)),
@@ -136,13 +196,19 @@ pub static RULES: &[Rule] = &[
     ),
     rule(r"BUG: (?:unable to handle kernel|Unable to handle kernel)", C::Oops, true, "BUG: unable to handle kernel", NONE),
     rule(
-        r"Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)",
+        r"Unable to handle kernel (paging request|NULL pointer dereference|access to user memory|pointer dereference|execute from non-executable memory|write to read-only memory)",
         C::Oops,
         true,
         "BUG: unable to handle kernel {1} in {frame}",
         rip(&[]),
     ),
     rule(r"general protection fault", C::Oops, true, "general protection fault in {frame}", rip(&[])),
+    // s390's `die()`: `<what>: <code> ilc:<n> [#<n>]` (`Oops`, `illegal operation`, `monitor
+    // event` for BUG()); after `Unable to handle kernel` or `kernel BUG at` it continues them.
+    Rule {
+        follows: true,
+        ..rule(r"(?P<what>[A-Za-z][a-z ]*[a-z]): [0-9a-f]{4} ilc:\d+ \[#\d+\]", C::Oops, true, "{what} in {frame}", rip(&[]))
+    },
     rule(r"stack segment: ", C::Oops, true, "stack segment fault in {frame}", rip(&[])),
     rule(r"divide[ _]error: ", C::Oops, true, "divide error in {frame}", rip(&[])),
     // x86's BUG() traps with ud2: after `kernel BUG at` it continues that report.
@@ -187,7 +253,7 @@ pub static RULES: &[Rule] = &[
     rule(r"INFO: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", LOCK),
     rule(r"WARNING: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", stack(&[])),
     rule(
-        r"(WARNING|INFO): suspicious RCU usage",
+        r"(WARNING|INFO): suspicious (?:RCU|rcu_dereference_check\(\)) usage",
         C::Lockdep,
         false,
         "{1}: suspicious RCU usage in {frame}",
@@ -222,7 +288,22 @@ pub static RULES: &[Rule] = &[
         Frames::LockAt { skip: &[] },
     ),
     rule(r"(BUG|WARNING): held lock freed!", C::Lockdep, false, "{1}: held lock freed in {frame}", Frames::LockAt { skip: &[] }),
-    rule(r"WARNING: Nested lock was not taken", C::Lockdep, false, "WARNING: nested lock was not taken in {frame}", rip(&[])),
+    rule(
+        r"(?:BUG|WARNING): bad contention detected!",
+        C::Lockdep,
+        false,
+        "WARNING: bad contention in {frame}",
+        Frames::LockAt { skip: &[] },
+    ),
+    rule(r"WARNING: chain_key collision", C::Lockdep, false, "WARNING: chain_key collision in {frame}", stack(&[])),
+    rule(
+        r"BUG: (?:looking up invalid subclass|key [0-9a-f]+ has not been registered|MAX_LOCK[A-Z_]* too low)",
+        C::Lockdep,
+        false,
+        "BUG: lockdep bug in {frame}",
+        stack(&["lock", "register_lock_class"]),
+    ),
+    rule(r"(?:BUG|WARNING): Nested lock was not taken", C::Lockdep, false, "WARNING: nested lock was not taken in {frame}", rip(&[])),
     rule(r"BUG: Invalid wait context", C::Lockdep, false, "WARNING: locking bug in {frame}", stack(&["lock_sock", "release_sock"])),
     rule(
         r"WARNING: .*kernel/locking/lockdep\.c.*lock_",
@@ -304,7 +385,6 @@ pub static RULES: &[Rule] = &[
     rule(r"BUG: non-zero (nr_ptes|nr_pmds) on freeing mm", C::Bug, false, "BUG: non-zero {1} on freeing mm", NONE),
     rule(r"BUG: Dentry .* still in use \([0-9]+\) \[(unmount) of ", C::Bug, false, "BUG: Dentry still in use in {1}", NONE),
     rule(r"BUG: Dentry .* still in use", C::Bug, false, "BUG: Dentry still in use in {frame}", stack(&[])),
-    rule(r"BUG kmalloc-.*: Object already free", C::Bug, false, "BUG: Object already free", NONE),
     // kernel BUG at.
     rule(r"kernel BUG at mm/usercopy\.c", C::Bug, true, "BUG: bad usercopy in {frame}", rip(&["usercopy", "__check"])),
     rule(r"kernel BUG at lib/list_debug\.c", C::Bug, true, "BUG: corrupted list in {frame}", rip(&[])),
@@ -356,8 +436,18 @@ pub static RULES: &[Rule] = &[
         NONE,
     ),
     rule(r"WARNING: kernel stack (?:regs|frame pointer) .* has bad", C::Warning, false, "WARNING: kernel stack regs has bad value", NONE),
-    rule(r"WARNING: (?:CPU: \d+ PID: \d+ |\[.*\] )?(?:at )?{SRC} (?:at )?{FUNC}", C::Warning, false, "WARNING in {frame}", rip(&[])),
-    rule(r"WARNING: CPU: \d+ PID: \d+ at ", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    // `__warn()` since 3.1x (with or without the file, `()` after the function until 4.x),
+    // 2.6/3.x's `WARNING: at file:line func()`, and report_bug()'s own line on the arches that
+    // printed no function (ppc64, s390, arm64 before 4.x): named by the NIP/PSW/pc.
+    rule(r"WARNING: (?:CPU: \d+ PID: \d+ |\[.*\] )?(?:at )?(?:{SRC} )?(?:at )?{FUNC}", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    rule(r"WARNING: at {SRC} (?P<func>[a-zA-Z0-9_]+)\(\)", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    rule(
+        r"WARNING: (?:CPU: \d+ PID: \d+ )?at (?:{SRC}|(?:0x)?[0-9a-f]+ \[verbose debug info unavailable\])",
+        C::Warning,
+        false,
+        "WARNING in {frame}",
+        rip(&[]),
+    ),
     // Panics: those that follow another report first, then the ones that stand alone.
     Rule {
         follows: true,
@@ -401,8 +491,9 @@ pub static RULES: &[Rule] = &[
     Rule { anchored: true, ..rule(r"BUG: (.+)", C::Bug, false, "BUG: {1}", NONE) },
 ];
 
-/// Lines that look like a start but are not a kernel report (syzkaller's ignore lists).
-const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|^(?:INFO: lockdep is turned off|INFO: Stall ended before state dump start|INFO: NMI handler|INFO: recovery required on readonly filesystem|WARNING: /etc/ssh/moduli|WARNING: workqueue cpumask|WARNING: [Tt]he mand mount option|WARNING: Unprivileged eBPF is enabled|WARNING: See https|WARNING: kernel not compiled with CPU_SRSO|BUG: no syscalls can create resource)";
+/// Lines that look like a start but are not a kernel report (syzkaller's ignore lists; 4.x
+/// KASAN printed the object through SLUB's `object_err()`, inside its own report).
+const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|BUG \S+ \([^)]*\): kasan: bad access detected|^(?:INFO: lockdep is turned off|INFO: Stall ended before state dump start|INFO: NMI handler|INFO: recovery required on readonly filesystem|WARNING: /etc/ssh/moduli|WARNING: workqueue cpumask|WARNING: [Tt]he mand mount option|WARNING: Unprivileged eBPF is enabled|WARNING: See https|WARNING: kernel not compiled with CPU_SRSO|BUG: no syscalls can create resource)";
 
 /// Every start contains one of these words (a unit test checks it): a line without any is
 /// no start, and a literal search (SIMD, many GB/s) says so before the set runs.
@@ -427,6 +518,10 @@ const KEYWORDS: &[&str] = &[
     "VFS:",
     "Oops:",
     "unreferenced object",
+    "ilc:",
+    "slab error in",
+    "Slab corruption",
+    "slab: double free",
 ];
 
 /// The compiled table: one keyword search for the single pass over every line, then, on
@@ -495,7 +590,9 @@ impl Table {
 fn pattern(rule: &Rule) -> String {
     let body = rule
         .start
-        .replace("{FUNC}", r"(?P<func>[a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .replace("{FUNC}", r"\.?(?P<func>[a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .replace("{CACHE}", r"[a-zA-Z0-9_.\-]+")
+        .replace("{TAINT}", r"\((?:Not tainted|Tainted: [^)]*)\)")
         .replace("{SRC}", r"[a-zA-Z0-9_\-./]+\.[a-z]+:[0-9]+");
     if rule.anchored {
         format!(r"^(?:[a-z_]+: )?(?:{body})")

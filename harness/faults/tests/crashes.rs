@@ -70,7 +70,7 @@ fn corpus_recognition_titles_and_false_alarms() {
     );
     assert!(crashes >= 700 && clean >= 30, "the corpus is whole");
     assert!(pct(recognised, crashes) >= 95.0, "recognised {recognised}/{crashes}");
-    // Measured 85.5% (611/715) when the title rules last changed.
+    // Measured 85.9% (614/715) when the title rules last changed.
     assert!(pct(titled, crashes) >= 85.0, "title equal {titled}/{crashes}");
     assert_eq!(alarms, 0, "false alarms on clean logs");
 }
