@@ -3,8 +3,10 @@
 //! with a few lines before it for context. Pure and synchronous: the VM console feeds it
 //! line by line (and closes a report when its time window ends), `lab triage` a whole file.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
+use crate::input::Line;
 use crate::prefix::strip;
 use crate::table::{RULES, TABLE};
 use crate::title::title;
@@ -87,6 +89,12 @@ impl Collector {
         closed
     }
 
+    /// Counts a line that is not the kernel's (another program's, in a syslog file): line
+    /// numbers stay those of the input, and the open report goes on over it.
+    pub fn skip(&mut self) {
+        self.line_number += 1;
+    }
+
     /// The line number of the report being read, if one is.
     pub fn open_at(&self) -> Option<usize> {
         self.open.as_ref().map(|o| o.line_number)
@@ -126,9 +134,15 @@ fn is_dump(msg: &str) -> bool {
         && byte[..2].iter().all(u8::is_ascii_hexdigit)
 }
 
-/// Every fault report in `text`, in order. A panic right after a report it ends (the
-/// `Fatal exception` after an oops' trace) is part of that report, not one of its own.
+/// Every fault report in `text` (a raw kernel log), in order. A panic right after a report
+/// it ends (the `Fatal exception` after an oops' trace) is part of that report, not one of
+/// its own.
 pub fn scan(text: &str) -> Vec<Fault> {
+    scan_lines(text.lines().map(|l| Line::Kernel(Cow::Borrowed(l))))
+}
+
+/// Every fault report in `lines` ([`crate::input::lines`] of a log in any format), in order.
+pub fn scan_lines<'a>(lines: impl IntoIterator<Item = Line<'a>>) -> Vec<Fault> {
     let mut c = Collector::default();
     let mut out: Vec<Fault> = Vec::new();
     let push = |f: Fault, out: &mut Vec<Fault>| match out.last_mut() {
@@ -139,9 +153,14 @@ pub fn scan(text: &str) -> Vec<Fault> {
         }
         _ => out.push(f),
     };
-    for line in text.lines() {
-        if let Some(f) = c.push(line) {
-            push(f, &mut out);
+    for line in lines {
+        match line {
+            Line::Kernel(l) => {
+                if let Some(f) = c.push(&l) {
+                    push(f, &mut out);
+                }
+            }
+            Line::Other => c.skip(),
         }
     }
     if let Some(f) = c.flush() {

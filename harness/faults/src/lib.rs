@@ -1,12 +1,13 @@
 //! Kernel fault recognition: from console, `dmesg` or journal lines to named reports, the
 //! way kernel engineers name them (syzkaller's `pkg/report` is the reference).
 //!
-//! A crate of its own, pure, with no dependency on the rest of `lab` (only `regex`, `serde`
-//! and `thiserror`): `lab`'s VM console feeds it lines as they come, `lab triage` whole files,
+//! A crate of its own, pure, with no dependency on the rest of `lab` (only `regex`, `serde`,
+//! `serde_json` and `thiserror`): `lab`'s VM console feeds it lines as they come, `lab triage` whole files,
 //! and any other kernel tool may do the same. See `README.md` for a first example.
 //! - [`class`]: the kinds of report ([`FaultClass`]) and of guest fault ([`GuestFault`]).
+//! - [`input`]: which format a log is (raw, journal, journal JSON, syslog), its kernel lines.
 //! - [`prefix`]: what consoles and journals put before a message, taken off.
-//! - [`table`]: the report starts, compiled once into one `RegexSet`.
+//! - [`table`]: the report starts, compiled once: a keyword gate, then the rules holding it.
 //! - [`frames`], [`title`]: the guilty frame and the title; [`slab`]: a slab report's kind.
 //! - [`collect`]: reports cut out of a stream, up to their end marker.
 //! - [`pattern`]: a report's first line generalised into an `expect:` pattern.
@@ -14,6 +15,7 @@
 pub mod class;
 pub mod collect;
 pub mod frames;
+pub mod input;
 pub mod pattern;
 pub mod prefix;
 pub mod slab;
@@ -23,7 +25,8 @@ pub mod title;
 use serde::Serialize;
 
 pub use class::{FaultClass, GuestFault};
-pub use collect::{scan, Collector};
+pub use collect::{scan, scan_lines, Collector};
+pub use input::{scan_log, Format};
 
 /// One kernel report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
