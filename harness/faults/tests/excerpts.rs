@@ -122,6 +122,27 @@ const SLUB_REMAINING_61: &str = "\
 [  301.500016] Allocated in xport_alloc_task+0x22/0x80 age=4294 cpu=1 pid=1884
 ";
 
+/// 6.1's free path (`free_to_partial_list()`): a second free of a slab's only object.
+const SLUB_FREE_COUNT_61: &str = "\
+[   10.500001] =============================================================================
+[   10.500002] BUG ring_cache (Not tainted): Slab has 0 allocated objects but 1 are to be freed
+[   10.500003]
+[   10.500004] -----------------------------------------------------------------------------
+[   10.500005]
+[   10.500006] Slab 0xffff88801f6a0000 objects=25 used=0 fp=0xffff888002900000 flags=0x200(slab|section=0|zone=0)
+[   10.500007] CPU: 0 PID: 39 Comm: ringd Not tainted 6.1.0 #1
+[   10.500008] Call Trace:
+[   10.500009]  <TASK>
+[   10.500010]  dump_stack_lvl+0x33/0x42
+[   10.500011]  slab_err+0x98/0xb5
+[   10.500012]  ? slab_pad_check+0x74/0x109
+[   10.500013]  free_to_partial_list+0x9e/0x31a
+[   10.500014]  kmem_cache_free+0xe8/0x111
+[   10.500015]  ring_release+0x1d/0x40
+[   10.500016]  </TASK>
+[   10.500017] FIX ring_cache: Object at 0xffff888002900000 not freed
+";
+
 /// 3.x: `slab_err()` with `Objects remaining on kmem_cache_close()` and no taint field.
 const SLUB_REMAINING_3X: &str = "\
 BUG xport_task: Objects remaining on kmem_cache_close()
@@ -438,6 +459,12 @@ const EXCERPTS: &[Excerpt] = &[
     Excerpt { name: "slub poison 6.1", class: C::Slab, title: "SLUB: Poison overwritten in tbl_create", log: SLUB_POISON_61 },
     Excerpt { name: "slub redzone 3.x", class: C::Slab, title: "SLUB: Redzone overwritten in wdg_probe", log: SLUB_REDZONE_3X },
     Excerpt { name: "slub double free 6.1", class: C::Slab, title: "SLUB: Object already free in ring_release", log: SLUB_DOUBLE_FREE_61 },
+    Excerpt {
+        name: "slub free count 6.1",
+        class: C::Slab,
+        title: "SLUB: Slab has NUM allocated objects but NUM are to be freed in ring_release",
+        log: SLUB_FREE_COUNT_61,
+    },
     Excerpt { name: "slub remaining 6.1", class: C::Slab, title: "SLUB: Objects remaining in xport_exit", log: SLUB_REMAINING_61 },
     Excerpt { name: "slub remaining 3.x", class: C::Slab, title: "SLUB: Objects remaining in xport_exit", log: SLUB_REMAINING_3X },
     Excerpt { name: "slub freepointer 6.1", class: C::Slab, title: "SLUB: Freepointer corrupt in pkt_build", log: SLUB_FREEPOINTER_61 },
