@@ -28,8 +28,9 @@ struct Open {
     time: Option<f64>,
     /// Index in `lines` of the first line.
     first: usize,
-    /// Lines after the first that are not memory dumps: what [`AFTER_MAX`] counts.
-    counted: usize,
+    /// Lines of memory dumps, which [`AFTER_MAX`] does not count: counted once the report
+    /// reaches that cap (most never do), then line by line.
+    dumps: Option<usize>,
     lines: Vec<String>,
 }
 
@@ -56,8 +57,7 @@ impl Collector {
             (Some(_), Some(_)) => closed = self.flush(),
             (Some(open), None) => {
                 open.lines.push(line.to_string());
-                open.counted += usize::from(!is_dump(stripped.msg));
-                if stripped.msg.starts_with("---[ end ") || open.counted > AFTER_MAX {
+                if stripped.msg.starts_with("---[ end ") || open.over_cap(stripped.msg) {
                     closed = self.flush();
                 }
             }
@@ -74,9 +74,9 @@ impl Collector {
                     rule: s.rule,
                     fatal: rule.fatal,
                     line_number: self.line_number,
-                    time: stripped.time,
+                    time: stripped.time(),
                     first,
-                    counted: 0,
+                    dumps: None,
                     lines,
                 });
             }
@@ -106,7 +106,10 @@ impl Collector {
         // The title's frames are in the report's first lines; a long tail (memory dumps,
         // other CPUs' stacks) need not be read for it.
         // Memory dumps (a 4 KiB slab object is 256 lines of them) hold no frame.
-        let msgs: Vec<&str> = open.lines[open.first..].iter().map(|l| strip(l).msg).filter(|m| !is_dump(m)).take(TITLE_LINES).collect();
+        // Memory dumps matter only to a report longer than the window.
+        let with_dumps = open.lines.len() - open.first > TITLE_LINES;
+        let msgs: Vec<&str> =
+            open.lines[open.first..].iter().map(|l| strip(l).msg).filter(|m| !with_dumps || !is_dump(m)).take(TITLE_LINES).collect();
         let rule = &RULES[open.rule];
         Some(Fault {
             class: rule.class,
@@ -120,18 +123,41 @@ impl Collector {
     }
 }
 
+impl Open {
+    /// Whether the report, `msg` its last line, is longer than [`AFTER_MAX`] lines that are
+    /// not memory dumps.
+    fn over_cap(&mut self, msg: &str) -> bool {
+        let len = self.lines.len() - self.first;
+        if len <= AFTER_MAX {
+            return false;
+        }
+        let dumps = match self.dumps {
+            Some(d) => d + usize::from(is_dump(msg)),
+            None => self.lines[self.first + 1..].iter().filter(|l| is_dump(strip(l).msg)).count(),
+        };
+        self.dumps = Some(dumps);
+        len - dumps > AFTER_MAX
+    }
+}
+
 /// A line of a hex dump (`Object 00000000a1b2c3d4: 6b 6b ...`, `Redzone  ...`,
 /// `ffff888004b3c780: fa fb ...`): an optional label, an address of 8 to 16 hex digits, `: `.
 fn is_dump(msg: &str) -> bool {
-    let Some((head, tail)) = msg.split_once(": ") else { return false };
+    // The `: ` is within the first 32 bytes (a label of at most 12, the address), right after
+    // a hex digit: most lines are rejected without a full scan.
+    let b = msg.as_bytes();
+    let Some(colon) = b.iter().take(32).position(|&c| c == b':') else { return false };
+    if colon < 8 || !b[colon - 1].is_ascii_hexdigit() || b.get(colon + 1) != Some(&b' ') {
+        return false;
+    }
+    let (head, tail) = (&msg[..colon], &b[colon + 2..]);
     let (label, addr) = head.trim_end().rsplit_once(' ').unwrap_or(("", head));
     let addr = addr.trim_start_matches('>');
-    let byte = tail.as_bytes();
     (8..=16).contains(&addr.len())
-        && addr.bytes().all(|b| b.is_ascii_hexdigit())
+        && addr.bytes().all(|c| c.is_ascii_hexdigit())
         && label.trim().len() <= 12
-        && byte.len() >= 2
-        && byte[..2].iter().all(u8::is_ascii_hexdigit)
+        && tail.len() >= 2
+        && tail[..2].iter().all(u8::is_ascii_hexdigit)
 }
 
 /// Every fault report in `text` (a raw kernel log), in order. A panic right after a report
