@@ -297,7 +297,7 @@ pub static RULES: &[Rule] = &[
     ),
     rule(r"WARNING: chain_key collision", C::Lockdep, false, "WARNING: chain_key collision in {frame}", stack(&[])),
     rule(
-        r"BUG: (?:looking up invalid subclass|key [0-9a-f]+ has not been registered|MAX_LOCK[A-Z_]* too low)",
+        r"BUG: (?:looking up invalid subclass|key [0-9a-f]+ has not been registered)",
         C::Lockdep,
         false,
         "BUG: lockdep bug in {frame}",
@@ -628,5 +628,39 @@ mod tests {
         assert_eq!(class("[ INFO: possible circular locking dependency detected ]"), Some(C::Lockdep));
         assert_eq!(class("[ INFO: suspicious RCU usage. ]"), Some(C::Lockdep));
         assert_eq!(class("lab-guest: the scenario mentions BUG: in its notes"), None);
+    }
+
+    #[test]
+    fn the_historic_and_other_architecture_starts_have_their_class() {
+        // Written from the printk formats: mm/slub.c slab_bug/slab_err (6.1 and 3.x), mm/slab.c,
+        // kernel/locking/lockdep.c (6.1 and the 3.x brackets), kernel/panic.c and lib/bug.c's
+        // WARNING lines since 2.6, arch/s390/kernel/dumpstack.c die(), arm64 and s390 faults.
+        let cases = [
+            ("BUG kmalloc-1k (Tainted: G    B   O      ): Right Redzone overwritten", C::Slab),
+            ("BUG dma-kmalloc-512 (Not tainted): Invalid object pointer 0x00000000deadbeef", C::Slab),
+            ("BUG names_cache: Poison overwritten", C::Slab),
+            ("BUG ext4_inode_cache: Wrong object count. Counter is 7 but counted were 8", C::Slab),
+            ("slab error in cache_free_debugcheck(): cache `size-64': memory outside object was overwritten", C::Slab),
+            ("slab: double free detected in cache 'kmalloc-64', objp ffff88800a1b2c00", C::Slab),
+            ("Slab corruption (Tainted: G    B  ): kmalloc-64 start=ffff88800a1b2c00, len=64", C::Slab),
+            ("[ INFO: suspicious rcu_dereference_check() usage. ]", C::Lockdep),
+            ("WARNING: chain_key collision", C::Lockdep),
+            ("BUG: looking up invalid subclass: 9", C::Lockdep),
+            ("BUG: key ffff88800a1b2c00 has not been registered!", C::Lockdep),
+            ("[ BUG: Nested lock was not taken ]", C::Lockdep),
+            ("WARNING: at kernel/sched.c:1234 check_preempt()", C::Warning),
+            ("WARNING: at 000000000011a2b4 [verbose debug info unavailable]", C::Warning),
+            ("WARNING: at arch/powerpc/kernel/iommu.c:390", C::Warning),
+            ("WARNING: CPU: 3 PID: 1 at .iommu_map+0x1c/0x80", C::Warning),
+            ("specification exception: 0006 ilc:3 [#1] PREEMPT SMP", C::Oops),
+            ("Unable to handle kernel execute from non-executable memory at virtual address ffff8000", C::Oops),
+        ];
+        for (line, want) in cases {
+            assert_eq!(class(line), Some(want), "{line}");
+        }
+        // A slab cache's name followed by anything but a slab report's kind is no report, and
+        // 4.x KASAN's own object dump through SLUB is part of the KASAN report.
+        assert_eq!(class("BUG fixes: see the changelog"), None);
+        assert_eq!(class("BUG UNIX (Not tainted): kasan: bad access detected"), None);
     }
 }
