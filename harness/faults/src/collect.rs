@@ -10,7 +10,7 @@ use crate::input::Line;
 use crate::prefix::strip;
 use crate::table::{RULES, TABLE};
 use crate::title::title;
-use crate::Fault;
+use crate::{Fault, FaultClass};
 
 /// Lines before a report's first line kept with it.
 pub const BEFORE: usize = 5;
@@ -28,9 +28,10 @@ struct Open {
     time: Option<f64>,
     /// Index in `lines` of the first line.
     first: usize,
-    /// Lines of memory dumps, which [`AFTER_MAX`] does not count: counted once the report
-    /// reaches that cap (most never do), then line by line.
-    dumps: Option<usize>,
+    /// A slab debug report, whose object dumps (a 4 KiB object is 256 lines) hold no frame.
+    slab: bool,
+    /// Its lines of memory dumps, which [`AFTER_MAX`] and the title's window pass over.
+    dumps: usize,
     lines: Vec<String>,
 }
 
@@ -56,8 +57,7 @@ impl Collector {
             }
             (Some(_), Some(_)) => closed = self.flush(),
             (Some(open), None) => {
-                open.lines.push(line.to_string());
-                if stripped.msg.starts_with("---[ end ") || open.over_cap(stripped.msg) {
+                if open.take(line, stripped.msg) || stripped.msg.starts_with("---[ end ") {
                     closed = self.flush();
                 }
             }
@@ -76,7 +76,8 @@ impl Collector {
                     line_number: self.line_number,
                     time: stripped.time(),
                     first,
-                    dumps: None,
+                    slab: rule.class == FaultClass::Slab,
+                    dumps: 0,
                     lines,
                 });
             }
@@ -106,8 +107,7 @@ impl Collector {
         // The title's frames are in the report's first lines; a long tail (memory dumps,
         // other CPUs' stacks) need not be read for it.
         // Memory dumps (a 4 KiB slab object is 256 lines of them) hold no frame.
-        // Memory dumps matter only to a report longer than the window.
-        let with_dumps = open.lines.len() - open.first > TITLE_LINES;
+        let with_dumps = open.dumps > 0;
         let msgs: Vec<&str> =
             open.lines[open.first..].iter().map(|l| strip(l).msg).filter(|m| !with_dumps || !is_dump(m)).take(TITLE_LINES).collect();
         let rule = &RULES[open.rule];
@@ -124,19 +124,12 @@ impl Collector {
 }
 
 impl Open {
-    /// Whether the report, `msg` its last line, is longer than [`AFTER_MAX`] lines that are
-    /// not memory dumps.
-    fn over_cap(&mut self, msg: &str) -> bool {
-        let len = self.lines.len() - self.first;
-        if len <= AFTER_MAX {
-            return false;
-        }
-        let dumps = match self.dumps {
-            Some(d) => d + usize::from(is_dump(msg)),
-            None => self.lines[self.first + 1..].iter().filter(|l| is_dump(strip(l).msg)).count(),
-        };
-        self.dumps = Some(dumps);
-        len - dumps > AFTER_MAX
+    /// Takes the report's next line; whether the report is now longer than [`AFTER_MAX`]
+    /// lines, not counting a slab report's memory dumps.
+    fn take(&mut self, line: &str, msg: &str) -> bool {
+        self.lines.push(line.to_string());
+        self.dumps += usize::from(self.slab && is_dump(msg));
+        self.lines.len() - self.first - self.dumps > AFTER_MAX
     }
 }
 

@@ -16,6 +16,7 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet};
 
 use crate::frames::Frames;
@@ -527,7 +528,7 @@ const KEYWORDS: &[&str] = &[
 /// The compiled table: one keyword search for the single pass over every line, then, on
 /// the few lines that hold a keyword, the rules that contain it, in table order.
 pub struct Table {
-    gate: Regex,
+    gate: AhoCorasick,
     /// Per keyword, the rules whose start contains it, in table order.
     buckets: Vec<Vec<usize>>,
     rules: Vec<Regex>,
@@ -547,9 +548,8 @@ pub struct Start {
 impl Table {
     fn compile() -> Table {
         let patterns: Vec<String> = RULES.iter().map(pattern).collect();
-        let gate = KEYWORDS.iter().map(|k| regex::escape(k)).collect::<Vec<_>>().join("|");
         Table {
-            gate: Regex::new(&gate).expect("keywords"),
+            gate: AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(KEYWORDS).expect("keywords"),
             buckets: KEYWORDS.iter().map(|k| (0..RULES.len()).filter(|&i| RULES[i].start.contains(k)).collect()).collect(),
             rules: patterns.iter().map(|p| Regex::new(p).expect("fault rule")).collect(),
             skips: RULES.iter().map(|r| crate::frames::skip_set(r.frames)).collect(),
@@ -559,13 +559,13 @@ impl Table {
 
     /// The report `msg` (a message without prefixes) starts, if any.
     pub fn recognise(&self, msg: &str) -> Option<Start> {
-        if msg.len() < 5 || !self.gate.is_match(msg) {
+        if msg.len() < 5 {
             return None;
         }
         // The first rule in table order among the buckets of the keywords on the line.
         let mut best: Option<usize> = None;
         for m in self.gate.find_iter(msg) {
-            let k = KEYWORDS.iter().position(|k| *k == m.as_str()).expect("a keyword");
+            let k = m.pattern().as_usize();
             let limit = best.unwrap_or(usize::MAX);
             best = self.buckets[k].iter().copied().take_while(|&i| i < limit).find(|&i| self.rules[i].is_match(msg)).or(best);
         }
