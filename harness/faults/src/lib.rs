@@ -1,9 +1,9 @@
 //! Kernel fault recognition: from console, `dmesg` or journal lines to named reports, the
 //! way kernel engineers name them (syzkaller's `pkg/report` is the reference).
 //!
-//! A crate of its own, pure, with no dependency on the rest of `lab` (only `regex`, `serde`,
-//! `serde_json` and `thiserror`): `lab`'s VM console feeds it lines as they come, `lab triage` whole files,
-//! and any other kernel tool may do the same. See `README.md` for a first example.
+//! A crate of its own, pure, with no dependency on the rest of `lab` (only `regex`,
+//! `aho-corasick`, `serde`, `serde_json` and `thiserror`): `lab`'s VM console feeds it lines
+//! as they come, `lab triage` whole files, and any other kernel tool may do the same. See `README.md` for a first example.
 //! - [`class`]: the kinds of report ([`FaultClass`]) and of guest fault ([`GuestFault`]).
 //! - [`input`]: which format a log is (raw, journal, journal JSON, syslog), its kernel lines.
 //! - [`prefix`]: what consoles and journals put before a message, taken off.

@@ -497,7 +497,7 @@ pub static RULES: &[Rule] = &[
 const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|BUG \S+ \([^)]*\): kasan: bad access detected|^(?:INFO: lockdep is turned off|INFO: Stall ended before state dump start|INFO: NMI handler|INFO: recovery required on readonly filesystem|WARNING: /etc/ssh/moduli|WARNING: workqueue cpumask|WARNING: [Tt]he mand mount option|WARNING: Unprivileged eBPF is enabled|WARNING: See https|WARNING: kernel not compiled with CPU_SRSO|BUG: no syscalls can create resource)";
 
 /// Every start contains one of these words (a unit test checks it): a line without any is
-/// no start, and a literal search (SIMD, many GB/s) says so before the set runs.
+/// no start, and one Aho-Corasick pass (SIMD) says so, naming the keywords it found.
 const KEYWORDS: &[&str] = &[
     "BUG",
     "WARNING",
