@@ -3,7 +3,7 @@
 //! repeated until it is 100 MB: mostly ordinary boot and run lines with real reports in
 //! between. Prints MB/s and the faults found; the goal is at least 100 MB/s.
 //!
-//! `cargo bench --bench triage` (`LAB_TRIAGE_MB=20` for a smaller log).
+//! `cargo bench -p lab-faults --bench triage` (`LAB_TRIAGE_MB=20` for a smaller log).
 
 use std::path::Path;
 use std::time::Instant;

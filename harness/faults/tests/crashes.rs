@@ -2,8 +2,8 @@
 //! `tests/data/crashes/` (syzkaller's own test corpus, and the lab's guests' consoles) read
 //! by `lab_faults::scan`, and three numbers printed: the share of crash logs where a fault
 //! is recognised, the share whose first fault's title equals the corpus' `TITLE:`, and the
-//! false alarms on clean logs (files without `TITLE:`). `cargo test --release --test
-//! crashes -- --nocapture` shows them, and the misses with `LAB_CORPUS_VERBOSE=1`.
+//! false alarms on clean logs (files without `TITLE:`). `cargo test --release -p
+//! lab-faults --test crashes -- --nocapture` shows them, and the misses with `LAB_CORPUS_VERBOSE=1`.
 //!
 //! The floors asserted are the numbers measured when the table last changed: a change that
 //! loses recognition or titles fails here.
