@@ -1,8 +1,8 @@
 //! Logs as nodes hand them over: which [`Format`] a text is, and its kernel lines as the
 //! classifier reads them. A raw console or `dmesg` is read as it is; a `journalctl -k` export
-//! (`-o short`, `short-precise`, `short-iso`) and a syslog file (`Jan 12 10:00:01 node
-//! kernel: ...`, RFC 3339 stamps, `Message from syslogd@node` broadcasts) give their
-//! `kernel:` lines only, so another program's `WARNING:` is no kernel report; a `journalctl
+//! (`-o short`, `short-precise`, `short-iso`, `short-monotonic`) and a syslog file (`Jan 12
+//! 10:00:01 node kernel: ...`, RFC 3339 stamps, `Message from syslogd@node` broadcasts) give
+//! their `kernel:` lines only, so another program's `WARNING:` is no kernel report; a `journalctl
 //! -o json` export gives each kernel entry's `MESSAGE` behind its monotonic time as a printk
 //! timestamp (`[  12.345678] ...`).
 //!
@@ -23,7 +23,7 @@ use crate::Fault;
 pub enum Format {
     /// A console log, `dmesg` (any of its time formats) or `/dev/kmsg` as read.
     Dmesg,
-    /// `journalctl -k` (`-o short`, `short-precise`, `short-iso`, ...).
+    /// `journalctl -k` (`-o short`, `short-precise`, `short-iso`, `short-monotonic`, ...).
     Journal,
     /// `journalctl -o json`: one JSON object per line.
     JournalJson,
@@ -67,6 +67,9 @@ pub fn scan_log(text: &str) -> (Format, Vec<Fault>) {
     (format, scan_lines(lines(text, format)))
 }
 
+/// `journalctl -o short-monotonic`: `[   12.345678] node kernel: `, the stamp kept.
+static MONOTONIC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(\[\s*\d+\.\d+\]) \S+ kernel: ").expect("monotonic header"));
+
 /// Lines read to tell the format.
 const SNIFF: usize = 50;
 
@@ -79,6 +82,8 @@ pub fn detect(text: &str) -> Format {
             return Format::JournalJson;
         }
         if line.starts_with("-- ") && (line.contains("begin") || line.contains("Boot ") || line.contains("No entries")) {
+            journal_signs += 1;
+        } else if MONOTONIC.is_match(line) {
             journal_signs += 1;
         } else if line.starts_with("Message from syslogd@") {
             return Format::Syslog;
@@ -110,7 +115,8 @@ pub fn lines(text: &str, format: Format) -> impl Iterator<Item = Line<'_>> {
 }
 
 /// A syslog or journal line: the kernel's, or another program's. The line after a
-/// `Message from syslogd@host at ...` broadcast is ` kernel:[ 12.3] ...`.
+/// `Message from syslogd@host at ...` broadcast is ` kernel:[ 12.3] ...`; `short-monotonic`'s
+/// stamp goes before the message, as the kernel's own.
 fn syslog_line(l: &str, after_broadcast: bool) -> Line<'_> {
     if after_broadcast {
         if let Some(rest) = l.trim_start().strip_prefix("kernel:") {
@@ -119,7 +125,11 @@ fn syslog_line(l: &str, after_broadcast: bool) -> Line<'_> {
     }
     match HEADER.captures(l) {
         Some(c) if c.get(2).is_some_and(|p| p.as_str() == "kernel") => Line::Kernel(Cow::Borrowed(&l[c.get(0).expect("match").end()..])),
-        _ => Line::Other,
+        Some(_) => Line::Other,
+        None => match MONOTONIC.captures(l) {
+            Some(c) => Line::Kernel(Cow::Owned(format!("{} {}", &c[1], &l[c.get(0).expect("match").end()..]))),
+            None => Line::Other,
+        },
     }
 }
 
@@ -192,6 +202,12 @@ Jan 12 10:00:01.123460 node-7 kernel: RIP: 0010:f+0x1/0x2
         assert_eq!(kernel(log), ["-", "WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2", "RIP: 0010:f+0x1/0x2"]);
         // short-precise without the header line is still a journal: syslog daemons write no fraction.
         assert_eq!(detect(&log[log.find('\n').unwrap() + 1..]), Format::Journal);
+        // -o short-monotonic: the time since boot is the line's stamp.
+        let mono = "[   20.100200] node-7 kernel: WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2\n[   20.100300] node-7 sshd[9]: BUG: no\n";
+        assert_eq!(detect(mono), Format::Journal);
+        assert_eq!(kernel(mono), ["[   20.100200] WARNING: CPU: 0 PID: 1 at a.c:1 f+0x1/0x2", "-"]);
+        // A raw log whose messages happen to hold a colon is no journal.
+        assert_eq!(detect("[    1.000000] eth0 renamed: from x\n[    2.0] random: crng init done\n"), Format::Dmesg);
     }
 
     #[test]
