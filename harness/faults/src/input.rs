@@ -81,9 +81,7 @@ pub fn detect(text: &str) -> Format {
         if line.starts_with('{') && line.contains("\"MESSAGE\"") {
             return Format::JournalJson;
         }
-        if line.starts_with("-- ") && (line.contains("begin") || line.contains("Boot ") || line.contains("No entries")) {
-            journal_signs += 1;
-        } else if MONOTONIC.is_match(line) {
+        if is_journal_mark(line) || MONOTONIC.is_match(line) {
             journal_signs += 1;
         } else if line.starts_with("Message from syslogd@") {
             return Format::Syslog;
@@ -98,6 +96,12 @@ pub fn detect(text: &str) -> Format {
         (_, j) if j > 0 => Format::Journal,
         _ => Format::Syslog,
     }
+}
+
+/// journalctl's own lines: `-- Journal begins at ...`, `-- Logs begin at ...`, `-- Boot <id> --`,
+/// `-- No entries --`.
+fn is_journal_mark(line: &str) -> bool {
+    line.starts_with("-- ") && (line.contains("begin") || line.contains("Boot ") || line.contains("No entries"))
 }
 
 /// The lines of `text` read as `format`.
