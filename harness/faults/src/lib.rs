@@ -12,6 +12,8 @@
 //! - [`collect`]: reports cut out of a stream, up to their end marker.
 //! - [`pattern`]: a report's first line generalised into an `expect:` pattern.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod class;
 pub mod collect;
 pub mod frames;
