@@ -3,8 +3,9 @@
 //! Renderers (terminal timeline, JSON lines) print them; the guest agent sends exactly these
 //! to the host over its channel; the verdict is computed from them, never from output text.
 //!
-//! A leaf: nothing else of `lab` is imported here. The words a scenario shares with its
-//! events ([`Must`], [`GuestFault`]) live here so that `scenario` can build on it.
+//! A leaf: nothing else of `lab` is imported here (the fault words come from `lab-faults`,
+//! below `lab`). The words a scenario shares with its events ([`Must`], [`GuestFault`]) are
+//! here so that `scenario` can build on them.
 
 use std::collections::BTreeMap;
 
@@ -44,54 +45,9 @@ pub struct Observation {
     pub context: Vec<String>,
 }
 
-/// Why a guest stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuestFault {
-    Panic,
-    Oops,
-    Bug,
-    Warning,
-    HungTask,
-    SoftLockup,
-    /// No event from the guest past the scenario's deadline.
-    Hang,
-    /// QEMU exited before the guest reported a verdict.
-    Exited,
-}
-
-/// The kind of a kernel report, as the tool that printed it names it (`faults::table`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultClass {
-    /// `Kernel panic - not syncing`.
-    Panic,
-    /// The CPU trapped in the kernel: paging request, NULL dereference, general protection
-    /// fault, invalid opcode, divide error, double fault.
-    Oops,
-    /// `kernel BUG at`, and `BUG:` reports that name no sanitizer.
-    Bug,
-    /// `WARNING:` from `WARN_ON` and its kin (refcount, ODEBUG, kmalloc, ...).
-    Warning,
-    /// lockdep: possible deadlock, inconsistent lock state, suspicious RCU usage, ...
-    Lockdep,
-    Kasan,
-    Kmsan,
-    Kcsan,
-    Kfence,
-    Ubsan,
-    /// kmemleak's `memory leak`.
-    MemoryLeak,
-    /// RCU and workqueue stalls.
-    Stall,
-    HungTask,
-    SoftLockup,
-    /// Sleeping in atomic context (`scheduling while atomic`, `sleeping function called from
-    /// invalid context`, `using smp_processor_id() in preemptible`).
-    AtomicSleep,
-    /// A leaked reference: `unregister_netdevice: waiting for DEV to become free`, busy inodes.
-    Refcount,
-}
+// The fault vocabulary lives in the classifier's crate, below `lab`: the same types, the same
+// serde forms, under their old names.
+pub use lab_faults::{FaultClass, GuestFault};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

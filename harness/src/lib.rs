@@ -19,7 +19,6 @@ pub mod cleanup;
 pub mod engine;
 pub mod event;
 pub mod expect;
-pub mod faults;
 pub mod kmsg;
 pub mod process;
 pub mod render;

@@ -1,7 +1,8 @@
-//! `lab triage FILE|-`: the kernel faults in a console log, `dmesg` output, a journal dump
-//! or a run directory (its `console.log`), each with class, title, time and report; `--json`
-//! one object per fault per line; `--expect` the `expect:` block a scenario would use to
-//! wait for that signature. Exit 0: no fault found, 1: faults found, 2: unreadable input.
+//! `lab triage FILE|-`: the kernel faults in a console log, `dmesg` output, a `journalctl -k`
+//! export (short or JSON), a syslog file or a run directory (its `console.log`), each with
+//! class, title, time and report; `--json` one object per fault per line; `--expect` the
+//! `expect:` block a scenario would use to wait for that signature. The format read is said
+//! on standard error. Exit 0: no fault found, 1: faults found, 2: unreadable input.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,14 +10,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::Failure;
-use lab::faults::{self, pattern, Fault};
+use lab_faults::{pattern, scan_log, Fault};
 
 /// Name the kernel faults in a log from a real node (or a lab run), and turn one into a
 /// scenario's expectation.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A console log, `dmesg` output, `journalctl -k` dump, a lab run directory, or `-` for
-    /// standard input.
+    /// A console log, `dmesg` output, `journalctl -k` export (`-o short-precise`, `-o json`,
+    /// ...), syslog file, a lab run directory, or `-` for standard input.
     pub input: PathBuf,
     /// One JSON object per fault per line (class, title, first_line, line_number, time,
     /// lines, fatal).
@@ -29,7 +30,8 @@ pub struct Args {
 
 pub fn main(args: Args) -> Result<u8, Failure> {
     let text = read(&args.input).map_err(Failure::usage)?;
-    let found = faults::scan(&text);
+    let (format, found) = scan_log(&text);
+    eprintln!("lab triage: read {} as a {}", args.input.display(), format.name());
     let out = if args.json {
         found.iter().map(|f| serde_json::to_string(f).expect("faults serialize") + "\n").collect()
     } else if args.expect {

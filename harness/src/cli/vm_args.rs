@@ -52,8 +52,9 @@ impl BuildArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DebugArgs {
     /// Build the guest kernel with these checkers too, on top of the scenario's
-    /// `kernel.debug`: kasan, kfence, lockdep, ubsan, atomic_sleep, kmemleak. Each set is a
-    /// kernel config of its own, built cold the first time (minutes).
+    /// `kernel.debug`: kasan, kfence, lockdep, ubsan, atomic_sleep, kmemleak, slub. Each set is a
+    /// kernel config of its own, built cold the first time (minutes); `slub` only adds
+    /// `slub_debug` to the guest's command line.
     #[arg(long, value_delimiter = ',', value_name = "KIND,...")]
     pub debug: Vec<DebugKind>,
 }

@@ -4,8 +4,9 @@
 //! unless it is the signature (see `vm::unexpected`).
 //!
 //! Each kind is a file `vm/config/debug/<name>.config`. A set of kinds is a config of its own:
-//! its first build is cold (minutes), later ones reuse it. What each costs under TCG is in
-//! `scenarios/README.md`.
+//! its first build is cold (minutes), later ones reuse it; a kind that only switches on what
+//! the base already builds (`slub`) changes no option and adds its guest command line
+//! ([`DebugKind::cmdline`]) instead. What each costs under TCG is in `scenarios/README.md`.
 
 use serde::Deserialize;
 
@@ -25,11 +26,21 @@ pub enum DebugKind {
     AtomicSleep,
     /// Unreferenced allocations (kmemleak), scanned when the run ends.
     Kmemleak,
+    /// Slab corruption: overwritten red zones and poison, double and invalid frees, objects
+    /// left in a destroyed cache (`slub_debug`).
+    Slub,
 }
 
 impl DebugKind {
-    pub const ALL: [DebugKind; 6] =
-        [DebugKind::Kasan, DebugKind::Kfence, DebugKind::Lockdep, DebugKind::Ubsan, DebugKind::AtomicSleep, DebugKind::Kmemleak];
+    pub const ALL: [DebugKind; 7] = [
+        DebugKind::Kasan,
+        DebugKind::Kfence,
+        DebugKind::Lockdep,
+        DebugKind::Ubsan,
+        DebugKind::AtomicSleep,
+        DebugKind::Kmemleak,
+        DebugKind::Slub,
+    ];
 
     /// As written in YAML and on the command line.
     pub fn name(self) -> &'static str {
@@ -40,6 +51,17 @@ impl DebugKind {
             DebugKind::Ubsan => "ubsan",
             DebugKind::AtomicSleep => "atomic_sleep",
             DebugKind::Kmemleak => "kmemleak",
+            DebugKind::Slub => "slub",
+        }
+    }
+
+    /// What it adds to the guest's kernel command line: a checker built in but off until
+    /// asked (SLUB's debugging in `base.config`) needs no kernel of its own.
+    pub fn cmdline(self) -> &'static [&'static str] {
+        match self {
+            // Sanity checks, red zones, poisoning, owner tracking, on every cache.
+            DebugKind::Slub => &["slub_debug=FZPU"],
+            _ => &[],
         }
     }
 
@@ -56,7 +78,7 @@ impl std::fmt::Display for DebugKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown debug kernel `{0}`; known: kasan, kfence, lockdep, ubsan, atomic_sleep, kmemleak")]
+#[error("unknown debug kernel `{0}`; known: kasan, kfence, lockdep, ubsan, atomic_sleep, kmemleak, slub")]
 pub struct UnknownDebugKind(pub String);
 
 impl std::str::FromStr for DebugKind {
@@ -88,6 +110,8 @@ mod tests {
         }
         assert_eq!("atomic-sleep".parse::<DebugKind>(), Ok(DebugKind::AtomicSleep));
         assert_eq!(DebugKind::Kasan.fragment(), "debug/kasan.config");
+        assert_eq!(DebugKind::Slub.cmdline(), ["slub_debug=FZPU"]);
+        assert!(DebugKind::Kasan.cmdline().is_empty(), "a checker of its own build needs no command line");
         let err = "kcsan".parse::<DebugKind>().unwrap_err().to_string();
         assert!(err.contains("`kcsan`") && err.contains("lockdep"), "{err}");
     }

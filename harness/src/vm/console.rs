@@ -1,5 +1,5 @@
 //! The guest's serial console: every byte saved to `console.log`, every line fed to the
-//! fault recogniser ([`crate::faults`]), and each kernel report sent with its class, title
+//! fault recogniser ([`lab_faults`]), and each kernel report sent with its class, title
 //! and lines when it ends: at its end marker, at the next report, three seconds after its
 //! first line, or when the console has been quiet for a second.
 //!
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::event::{Event, FaultClass, GuestFault};
-use crate::faults::{Collector, Fault};
+use lab_faults::{Collector, Fault};
 
 /// Lines of console kept in memory for reports (the whole console is in the log file).
 pub const TAIL_LINES: usize = 200;
@@ -227,7 +227,7 @@ mod tests {
 
     /// The coarse kind and fatality the console gives one line.
     fn classify(line: &str) -> Option<(GuestFault, bool)> {
-        crate::faults::scan(line).first().map(|f| (f.guest_fault(), f.fatal))
+        lab_faults::scan(line).first().map(|f| (f.guest_fault(), f.fatal))
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub async fn prepare(
     events.note(Level::Info, format!("machine {}", machine.reason));
     let interactive = mode == GuestMode::Shell;
     let mut extra = machine.cmdline.clone();
+    let debug = crate::scenario::debug::set_of(loaded.scenario.kernel.debug.iter().copied());
+    extra.extend(debug.iter().flat_map(|k| k.cmdline()).map(|a| (*a).to_string()));
     extra.extend(loaded.scenario.kernel.cmdline.iter().cloned());
     let append = qemu::kernel_cmdline(&GuestRequest {
         mode,

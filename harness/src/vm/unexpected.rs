@@ -157,7 +157,7 @@ variants:
     }
 
     fn report(line: &str) -> FaultReport {
-        let fault = crate::faults::scan(line).pop().expect("a report");
+        let fault = lab_faults::scan(line).pop().expect("a report");
         FaultReport::from(fault)
     }
 

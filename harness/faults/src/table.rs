@@ -9,15 +9,18 @@
 //! checks that every rule holds a keyword, so the gate hides none.
 //!
 //! Title templates: `{1}`.. are the start pattern's groups, `{frame}` the guilty frame
-//! ([`super::frames`]), `{access}` the `Read`/`Write` of a KASAN report. Patterns may use
-//! `{FUNC}` (a function named on the line, the named group `func`) and `{SRC}` (`file.c:12`).
+//! ([`crate::frames`]), `{access}` the `Read`/`Write` of a KASAN report, `{kind}` a slab
+//! report's `kind` group as [`crate::slab::kind`] words it, `{what}` the named group `what`.
+//! Patterns may use `{FUNC}` (a function named on the line, the named group `func`), `{SRC}`
+//! (`file.c:12`), `{CACHE}` (a slab cache's name) and `{TAINT}` (`(Not tainted)`, `(Tainted: G B)`).
 
 use std::sync::LazyLock;
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use regex::{Regex, RegexSet};
 
-use super::frames::Frames;
-use crate::event::FaultClass as C;
+use crate::frames::Frames;
+use crate::FaultClass as C;
 
 /// One kind of report start.
 pub struct Rule {
@@ -73,6 +76,36 @@ const LEAK_SKIP: &[&str] = &[
     "memdup",
 ];
 
+/// The slab debuggers' own machinery and the allocator's entry points: never the bug.
+const SLAB_SKIP: &[&str] = &[
+    "check_bytes_and_report",
+    "alloc_debug_processing",
+    "free_debug_processing",
+    "free_to_partial_list",
+    "on_freelist",
+    "object_err",
+    "slab_err",
+    "slab_bug",
+    "print_trailer",
+    "list_slab_objects",
+    "free_partial",
+    "kmem_cache_close",
+    "shutdown_cache",
+    "validate_slab",
+    "cache_free_debugcheck",
+    "verify_redzone_free",
+    "cache_alloc_debugcheck",
+    "check_poison_obj",
+    "slab_put_obj",
+    "free_block",
+    "cache_flusharray",
+    "___cache_free",
+    "cache_alloc_refill",
+    "kfree",
+    "rcu_do_batch",
+    "rcu_core",
+];
+
 /// The table, specific forms first.
 pub static RULES: &[Rule] = &[
     // Sanitizers.
@@ -116,6 +149,34 @@ pub static RULES: &[Rule] = &[
         "KFENCE: {1} in {frame}",
         stack(&[]),
     ),
+    // The slab allocators' own debugging. SLUB's `slab_bug()` (6.x: `BUG <cache> (<taint>):
+    // <what>`, 3.x: `BUG <cache>: <what>`); an overwrite is named by the object's owner
+    // (`Allocated in`), the rest by the stack that freed or destroyed.
+    rule(
+        r"BUG {CACHE}(?: {TAINT})?: (?P<kind>(?:Left |Right |End |Object )?(?:Redzone|Poison|[Pp]adding) overwritten|Free(?:pointer|chain) corrupt)",
+        C::Slab,
+        false,
+        "SLUB: {kind} in {frame}",
+        Frames::Allocated { skip: SLAB_SKIP },
+    ),
+    rule(r"BUG {CACHE} {TAINT}: (?P<kind>.+)", C::Slab, false, "SLUB: {kind} in {frame}", stack(SLAB_SKIP)),
+    rule(
+        r"BUG {CACHE}: (?P<kind>Object already free|Objects remaining|Invalid object pointer|Wrong (?:number of objects|object count)|Not a valid slab page|Attempt to free object|Freelist Pointer check fails|Slab has \d+ allocated objects|Bulk free expected|(?:objects|inuse) \d+ > max)",
+        C::Slab,
+        false,
+        "SLUB: {kind} in {frame}",
+        stack(SLAB_SKIP),
+    ),
+    // SLAB's (`CONFIG_DEBUG_SLAB`): `slab_error()`, a poison check, a double free.
+    rule(r"slab error in [a-z_]+\(\): cache `[^']*': (?P<kind>.+)", C::Slab, false, "SLAB: {kind} in {frame}", stack(SLAB_SKIP)),
+    rule(
+        r"Slab corruption {TAINT}: \S+ start=",
+        C::Slab,
+        false,
+        "SLAB: slab corruption in {frame}",
+        Frames::Named(r"Last user: (?:\[<?[0-9a-f]+>?\])?\(\.?([a-zA-Z0-9_]+)"),
+    ),
+    rule(r"slab: double free detected in cache '", C::Slab, false, "SLAB: double free in {frame}", stack(SLAB_SKIP)),
     rule(r"UBSAN: Undefined behaviour in", C::Ubsan, false, "UBSAN: undefined-behaviour in {frame}", stack(UBSAN_SKIP)),
     rule(r"UBSAN: array-index-out-of-bounds in", C::Ubsan, false, "UBSAN: array-index-out-of-bounds in {frame}", stack(UBSAN_SKIP)),
     rule(r"UBSAN: (.*?) in", C::Ubsan, false, "UBSAN: {1} in {frame}", stack(UBSAN_SKIP)),
@@ -136,13 +197,19 @@ pub static RULES: &[Rule] = &[
     ),
     rule(r"BUG: (?:unable to handle kernel|Unable to handle kernel)", C::Oops, true, "BUG: unable to handle kernel", NONE),
     rule(
-        r"Unable to handle kernel (paging request|NULL pointer dereference|access to user memory)",
+        r"Unable to handle kernel (paging request|NULL pointer dereference|access to user memory|pointer dereference|execute from non-executable memory|write to read-only memory)",
         C::Oops,
         true,
         "BUG: unable to handle kernel {1} in {frame}",
         rip(&[]),
     ),
     rule(r"general protection fault", C::Oops, true, "general protection fault in {frame}", rip(&[])),
+    // s390's `die()`: `<what>: <code> ilc:<n> [#<n>]` (`Oops`, `illegal operation`, `monitor
+    // event` for BUG()); after `Unable to handle kernel` or `kernel BUG at` it continues them.
+    Rule {
+        follows: true,
+        ..rule(r"(?P<what>[A-Za-z][a-z ]*[a-z]): [0-9a-f]{4} ilc:\d+ \[#\d+\]", C::Oops, true, "{what} in {frame}", rip(&[]))
+    },
     rule(r"stack segment: ", C::Oops, true, "stack segment fault in {frame}", rip(&[])),
     rule(r"divide[ _]error: ", C::Oops, true, "divide error in {frame}", rip(&[])),
     // x86's BUG() traps with ud2: after `kernel BUG at` it continues that report.
@@ -187,7 +254,7 @@ pub static RULES: &[Rule] = &[
     rule(r"INFO: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", LOCK),
     rule(r"WARNING: inconsistent lock state", C::Lockdep, false, "inconsistent lock state in {frame}", stack(&[])),
     rule(
-        r"(WARNING|INFO): suspicious RCU usage",
+        r"(WARNING|INFO): suspicious (?:RCU|rcu_dereference_check\(\)) usage",
         C::Lockdep,
         false,
         "{1}: suspicious RCU usage in {frame}",
@@ -222,7 +289,22 @@ pub static RULES: &[Rule] = &[
         Frames::LockAt { skip: &[] },
     ),
     rule(r"(BUG|WARNING): held lock freed!", C::Lockdep, false, "{1}: held lock freed in {frame}", Frames::LockAt { skip: &[] }),
-    rule(r"WARNING: Nested lock was not taken", C::Lockdep, false, "WARNING: nested lock was not taken in {frame}", rip(&[])),
+    rule(
+        r"(?:BUG|WARNING): bad contention detected!",
+        C::Lockdep,
+        false,
+        "WARNING: bad contention in {frame}",
+        Frames::LockAt { skip: &[] },
+    ),
+    rule(r"WARNING: chain_key collision", C::Lockdep, false, "WARNING: chain_key collision in {frame}", stack(&[])),
+    rule(
+        r"BUG: (?:looking up invalid subclass|key [0-9a-f]+ has not been registered)",
+        C::Lockdep,
+        false,
+        "BUG: lockdep bug in {frame}",
+        stack(&["lock", "register_lock_class"]),
+    ),
+    rule(r"(?:BUG|WARNING): Nested lock was not taken", C::Lockdep, false, "WARNING: nested lock was not taken in {frame}", rip(&[])),
     rule(r"BUG: Invalid wait context", C::Lockdep, false, "WARNING: locking bug in {frame}", stack(&["lock_sock", "release_sock"])),
     rule(
         r"WARNING: .*kernel/locking/lockdep\.c.*lock_",
@@ -304,7 +386,6 @@ pub static RULES: &[Rule] = &[
     rule(r"BUG: non-zero (nr_ptes|nr_pmds) on freeing mm", C::Bug, false, "BUG: non-zero {1} on freeing mm", NONE),
     rule(r"BUG: Dentry .* still in use \([0-9]+\) \[(unmount) of ", C::Bug, false, "BUG: Dentry still in use in {1}", NONE),
     rule(r"BUG: Dentry .* still in use", C::Bug, false, "BUG: Dentry still in use in {frame}", stack(&[])),
-    rule(r"BUG kmalloc-.*: Object already free", C::Bug, false, "BUG: Object already free", NONE),
     // kernel BUG at.
     rule(r"kernel BUG at mm/usercopy\.c", C::Bug, true, "BUG: bad usercopy in {frame}", rip(&["usercopy", "__check"])),
     rule(r"kernel BUG at lib/list_debug\.c", C::Bug, true, "BUG: corrupted list in {frame}", rip(&[])),
@@ -356,8 +437,18 @@ pub static RULES: &[Rule] = &[
         NONE,
     ),
     rule(r"WARNING: kernel stack (?:regs|frame pointer) .* has bad", C::Warning, false, "WARNING: kernel stack regs has bad value", NONE),
-    rule(r"WARNING: (?:CPU: \d+ PID: \d+ |\[.*\] )?(?:at )?{SRC} (?:at )?{FUNC}", C::Warning, false, "WARNING in {frame}", rip(&[])),
-    rule(r"WARNING: CPU: \d+ PID: \d+ at ", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    // `__warn()` since 3.1x (with or without the file, `()` after the function until 4.x),
+    // 2.6/3.x's `WARNING: at file:line func()`, and report_bug()'s own line on the arches that
+    // printed no function (ppc64, s390, arm64 before 4.x): named by the NIP/PSW/pc.
+    rule(r"WARNING: (?:CPU: \d+ PID: \d+ |\[.*\] )?(?:at )?(?:{SRC} )?(?:at )?{FUNC}", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    rule(r"WARNING: at {SRC} (?P<func>[a-zA-Z0-9_]+)\(\)", C::Warning, false, "WARNING in {frame}", rip(&[])),
+    rule(
+        r"WARNING: (?:CPU: \d+ PID: \d+ )?at (?:{SRC}|(?:0x)?[0-9a-f]+ \[verbose debug info unavailable\])",
+        C::Warning,
+        false,
+        "WARNING in {frame}",
+        rip(&[]),
+    ),
     // Panics: those that follow another report first, then the ones that stand alone.
     Rule {
         follows: true,
@@ -401,11 +492,12 @@ pub static RULES: &[Rule] = &[
     Rule { anchored: true, ..rule(r"BUG: (.+)", C::Bug, false, "BUG: {1}", NONE) },
 ];
 
-/// Lines that look like a start but are not a kernel report (syzkaller's ignore lists).
-const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|^(?:INFO: lockdep is turned off|INFO: Stall ended before state dump start|INFO: NMI handler|INFO: recovery required on readonly filesystem|WARNING: /etc/ssh/moduli|WARNING: workqueue cpumask|WARNING: [Tt]he mand mount option|WARNING: Unprivileged eBPF is enabled|WARNING: See https|WARNING: kernel not compiled with CPU_SRSO|BUG: no syscalls can create resource)";
+/// Lines that look like a start but are not a kernel report (syzkaller's ignore lists; 4.x
+/// KASAN printed the object through SLUB's `object_err()`, inside its own report).
+const NOT_A_FAULT: &str = r"^-+\[ end |traps: \S+ general protection fault|BUG \S+ \([^)]*\): kasan: bad access detected|^(?:INFO: lockdep is turned off|INFO: Stall ended before state dump start|INFO: NMI handler|INFO: recovery required on readonly filesystem|WARNING: /etc/ssh/moduli|WARNING: workqueue cpumask|WARNING: [Tt]he mand mount option|WARNING: Unprivileged eBPF is enabled|WARNING: See https|WARNING: kernel not compiled with CPU_SRSO|BUG: no syscalls can create resource)";
 
 /// Every start contains one of these words (a unit test checks it): a line without any is
-/// no start, and a literal search (SIMD, many GB/s) says so before the set runs.
+/// no start, and one Aho-Corasick pass (SIMD) says so, naming the keywords it found.
 const KEYWORDS: &[&str] = &[
     "BUG",
     "WARNING",
@@ -427,12 +519,16 @@ const KEYWORDS: &[&str] = &[
     "VFS:",
     "Oops:",
     "unreferenced object",
+    "ilc:",
+    "slab error in",
+    "Slab corruption",
+    "slab: double free",
 ];
 
 /// The compiled table: one keyword search for the single pass over every line, then, on
 /// the few lines that hold a keyword, the rules that contain it, in table order.
 pub struct Table {
-    gate: Regex,
+    gate: AhoCorasick,
     /// Per keyword, the rules whose start contains it, in table order.
     buckets: Vec<Vec<usize>>,
     rules: Vec<Regex>,
@@ -452,25 +548,24 @@ pub struct Start {
 impl Table {
     fn compile() -> Table {
         let patterns: Vec<String> = RULES.iter().map(pattern).collect();
-        let gate = KEYWORDS.iter().map(|k| regex::escape(k)).collect::<Vec<_>>().join("|");
         Table {
-            gate: Regex::new(&gate).expect("keywords"),
+            gate: AhoCorasick::builder().match_kind(MatchKind::LeftmostFirst).build(KEYWORDS).expect("keywords"),
             buckets: KEYWORDS.iter().map(|k| (0..RULES.len()).filter(|&i| RULES[i].start.contains(k)).collect()).collect(),
             rules: patterns.iter().map(|p| Regex::new(p).expect("fault rule")).collect(),
-            skips: RULES.iter().map(|r| super::frames::skip_set(r.frames)).collect(),
+            skips: RULES.iter().map(|r| crate::frames::skip_set(r.frames)).collect(),
             not_a_fault: Regex::new(NOT_A_FAULT).expect("ignore list"),
         }
     }
 
     /// The report `msg` (a message without prefixes) starts, if any.
     pub fn recognise(&self, msg: &str) -> Option<Start> {
-        if msg.len() < 5 || !self.gate.is_match(msg) {
+        if msg.len() < 5 {
             return None;
         }
         // The first rule in table order among the buckets of the keywords on the line.
         let mut best: Option<usize> = None;
         for m in self.gate.find_iter(msg) {
-            let k = KEYWORDS.iter().position(|k| *k == m.as_str()).expect("a keyword");
+            let k = m.pattern().as_usize();
             let limit = best.unwrap_or(usize::MAX);
             best = self.buckets[k].iter().copied().take_while(|&i| i < limit).find(|&i| self.rules[i].is_match(msg)).or(best);
         }
@@ -495,7 +590,9 @@ impl Table {
 fn pattern(rule: &Rule) -> String {
     let body = rule
         .start
-        .replace("{FUNC}", r"(?P<func>[a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .replace("{FUNC}", r"\.?(?P<func>[a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .replace("{CACHE}", r"[a-zA-Z0-9_.\-]+")
+        .replace("{TAINT}", r"\((?:Not tainted|Tainted: [^)]*)\)")
         .replace("{SRC}", r"[a-zA-Z0-9_\-./]+\.[a-z]+:[0-9]+");
     if rule.anchored {
         format!(r"^(?:[a-z_]+: )?(?:{body})")
@@ -531,5 +628,39 @@ mod tests {
         assert_eq!(class("[ INFO: possible circular locking dependency detected ]"), Some(C::Lockdep));
         assert_eq!(class("[ INFO: suspicious RCU usage. ]"), Some(C::Lockdep));
         assert_eq!(class("lab-guest: the scenario mentions BUG: in its notes"), None);
+    }
+
+    #[test]
+    fn the_historic_and_other_architecture_starts_have_their_class() {
+        // Written from the printk formats: mm/slub.c slab_bug/slab_err (6.1 and 3.x), mm/slab.c,
+        // kernel/locking/lockdep.c (6.1 and the 3.x brackets), kernel/panic.c and lib/bug.c's
+        // WARNING lines since 2.6, arch/s390/kernel/dumpstack.c die(), arm64 and s390 faults.
+        let cases = [
+            ("BUG kmalloc-1k (Tainted: G    B   O      ): Right Redzone overwritten", C::Slab),
+            ("BUG dma-kmalloc-512 (Not tainted): Invalid object pointer 0x00000000deadbeef", C::Slab),
+            ("BUG names_cache: Poison overwritten", C::Slab),
+            ("BUG ext4_inode_cache: Wrong object count. Counter is 7 but counted were 8", C::Slab),
+            ("slab error in cache_free_debugcheck(): cache `size-64': memory outside object was overwritten", C::Slab),
+            ("slab: double free detected in cache 'kmalloc-64', objp ffff88800a1b2c00", C::Slab),
+            ("Slab corruption (Tainted: G    B  ): kmalloc-64 start=ffff88800a1b2c00, len=64", C::Slab),
+            ("[ INFO: suspicious rcu_dereference_check() usage. ]", C::Lockdep),
+            ("WARNING: chain_key collision", C::Lockdep),
+            ("BUG: looking up invalid subclass: 9", C::Lockdep),
+            ("BUG: key ffff88800a1b2c00 has not been registered!", C::Lockdep),
+            ("[ BUG: Nested lock was not taken ]", C::Lockdep),
+            ("WARNING: at kernel/sched.c:1234 check_preempt()", C::Warning),
+            ("WARNING: at 000000000011a2b4 [verbose debug info unavailable]", C::Warning),
+            ("WARNING: at arch/powerpc/kernel/iommu.c:390", C::Warning),
+            ("WARNING: CPU: 3 PID: 1 at .iommu_map+0x1c/0x80", C::Warning),
+            ("specification exception: 0006 ilc:3 [#1] PREEMPT SMP", C::Oops),
+            ("Unable to handle kernel execute from non-executable memory at virtual address ffff8000", C::Oops),
+        ];
+        for (line, want) in cases {
+            assert_eq!(class(line), Some(want), "{line}");
+        }
+        // A slab cache's name followed by anything but a slab report's kind is no report, and
+        // 4.x KASAN's own object dump through SLUB is part of the KASAN report.
+        assert_eq!(class("BUG fixes: see the changelog"), None);
+        assert_eq!(class("BUG UNIX (Not tainted): kasan: bad access detected"), None);
     }
 }

@@ -9,8 +9,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::frames;
-use super::table::{RULES, TABLE};
+use crate::frames;
+use crate::table::{RULES, TABLE};
 
 /// What varies between occurrences of one bug, taken out of a title as syzkaller's dashboards
 /// do (`KCSAN: data-race in f+0x55/0xb10` is `... in f`, `unknown-block(0,0)` is
@@ -62,6 +62,7 @@ fn fill(rule: usize, first: &str, rest: &[&str]) -> Option<String> {
     let r = &RULES[rule];
     let caps = TABLE.regex(rule).captures(first);
     let group = |i: usize| caps.as_ref().and_then(|c| c.get(i)).map_or("", |m| m.as_str().trim_end());
+    let named = |n: &str| caps.as_ref().and_then(|c| c.name(n)).map_or("", |m| m.as_str().trim_end());
     let inline = caps.as_ref().and_then(|c| c.name("func")).map(|m| m.as_str());
     let mut out = String::with_capacity(r.title.len() + 32);
     let mut t = r.title;
@@ -74,7 +75,8 @@ fn fill(rule: usize, first: &str, rest: &[&str]) -> Option<String> {
                 let access = rest.iter().take(40).find_map(|m| ACCESS.captures(m)).map(|c| c.get(1).expect("group").as_str());
                 out.push_str(access?);
             }
-            n => out.push_str(group(n.parse().expect("template group"))),
+            "kind" => out.push_str(crate::slab::kind(named("kind"))),
+            n => out.push_str(n.parse().map_or_else(|_| named(n), group)),
         }
         t = &t[close + 1..];
     }

@@ -1,14 +1,16 @@
 //! Reports out of a stream of console lines: each report from its first line (a start of
-//! [`super::table`]) up to its end marker (`---[ end trace`), the next report, or a cap,
+//! [`crate::table`]) up to its end marker (`---[ end trace`), the next report, or a cap,
 //! with a few lines before it for context. Pure and synchronous: the VM console feeds it
 //! line by line (and closes a report when its time window ends), `lab triage` a whole file.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use super::prefix::strip;
-use super::table::{RULES, TABLE};
-use super::title::title;
-use super::Fault;
+use crate::input::Line;
+use crate::prefix::strip;
+use crate::table::{RULES, TABLE};
+use crate::title::title;
+use crate::{Fault, FaultClass};
 
 /// Lines before a report's first line kept with it.
 pub const BEFORE: usize = 5;
@@ -26,6 +28,10 @@ struct Open {
     time: Option<f64>,
     /// Index in `lines` of the first line.
     first: usize,
+    /// A slab debug report, whose object dumps (a 4 KiB object is 256 lines) hold no frame.
+    slab: bool,
+    /// Its lines of memory dumps, which [`AFTER_MAX`] and the title's window pass over.
+    dumps: usize,
     lines: Vec<String>,
 }
 
@@ -51,8 +57,7 @@ impl Collector {
             }
             (Some(_), Some(_)) => closed = self.flush(),
             (Some(open), None) => {
-                open.lines.push(line.to_string());
-                if stripped.msg.starts_with("---[ end ") || open.lines.len() - open.first > AFTER_MAX {
+                if open.take(line, stripped.msg) || stripped.msg.starts_with("---[ end ") {
                     closed = self.flush();
                 }
             }
@@ -65,8 +70,16 @@ impl Collector {
                 let first = lines.len();
                 lines.push(line.to_string());
                 let rule = &RULES[s.rule];
-                self.open =
-                    Some(Open { rule: s.rule, fatal: rule.fatal, line_number: self.line_number, time: stripped.time, first, lines });
+                self.open = Some(Open {
+                    rule: s.rule,
+                    fatal: rule.fatal,
+                    line_number: self.line_number,
+                    time: stripped.time(),
+                    first,
+                    slab: rule.class == FaultClass::Slab,
+                    dumps: 0,
+                    lines,
+                });
             }
         }
         // The context ring reuses its buffers: most lines are never part of a report.
@@ -75,6 +88,12 @@ impl Collector {
         slot.push_str(line);
         self.recent.push_back(slot);
         closed
+    }
+
+    /// Counts a line that is not the kernel's (another program's, in a syslog file): line
+    /// numbers stay those of the input, and the open report goes on over it.
+    pub fn skip(&mut self) {
+        self.line_number += 1;
     }
 
     /// The line number of the report being read, if one is.
@@ -87,7 +106,10 @@ impl Collector {
         let open = self.open.take()?;
         // The title's frames are in the report's first lines; a long tail (memory dumps,
         // other CPUs' stacks) need not be read for it.
-        let msgs: Vec<&str> = open.lines[open.first..].iter().take(TITLE_LINES).map(|l| strip(l).msg).collect();
+        // Memory dumps (a 4 KiB slab object is 256 lines of them) hold no frame.
+        let with_dumps = open.dumps > 0;
+        let msgs: Vec<&str> =
+            open.lines[open.first..].iter().map(|l| strip(l).msg).filter(|m| !with_dumps || !is_dump(m)).take(TITLE_LINES).collect();
         let rule = &RULES[open.rule];
         Some(Fault {
             class: rule.class,
@@ -101,9 +123,45 @@ impl Collector {
     }
 }
 
-/// Every fault report in `text`, in order. A panic right after a report it ends (the
-/// `Fatal exception` after an oops' trace) is part of that report, not one of its own.
+impl Open {
+    /// Takes the report's next line; whether the report is now longer than [`AFTER_MAX`]
+    /// lines, not counting a slab report's memory dumps.
+    fn take(&mut self, line: &str, msg: &str) -> bool {
+        self.lines.push(line.to_string());
+        self.dumps += usize::from(self.slab && is_dump(msg));
+        self.lines.len() - self.first - self.dumps > AFTER_MAX
+    }
+}
+
+/// A line of a hex dump (`Object 00000000a1b2c3d4: 6b 6b ...`, `Redzone  ...`,
+/// `ffff888004b3c780: fa fb ...`): an optional label, an address of 8 to 16 hex digits, `: `.
+fn is_dump(msg: &str) -> bool {
+    // The `: ` is within the first 32 bytes (a label of at most 12, the address), right after
+    // a hex digit: most lines are rejected without a full scan.
+    let b = msg.as_bytes();
+    let Some(colon) = b.iter().take(32).position(|&c| c == b':') else { return false };
+    if colon < 8 || !b[colon - 1].is_ascii_hexdigit() || b.get(colon + 1) != Some(&b' ') {
+        return false;
+    }
+    let (head, tail) = (&msg[..colon], &b[colon + 2..]);
+    let (label, addr) = head.trim_end().rsplit_once(' ').unwrap_or(("", head));
+    let addr = addr.trim_start_matches('>');
+    (8..=16).contains(&addr.len())
+        && addr.bytes().all(|c| c.is_ascii_hexdigit())
+        && label.trim().len() <= 12
+        && tail.len() >= 2
+        && tail[..2].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Every fault report in `text` (a raw kernel log), in order. A panic right after a report
+/// it ends (the `Fatal exception` after an oops' trace) is part of that report, not one of
+/// its own.
 pub fn scan(text: &str) -> Vec<Fault> {
+    scan_lines(text.lines().map(|l| Line::Kernel(Cow::Borrowed(l))))
+}
+
+/// Every fault report in `lines` ([`crate::input::lines`] of a log in any format), in order.
+pub fn scan_lines<'a>(lines: impl IntoIterator<Item = Line<'a>>) -> Vec<Fault> {
     let mut c = Collector::default();
     let mut out: Vec<Fault> = Vec::new();
     let push = |f: Fault, out: &mut Vec<Fault>| match out.last_mut() {
@@ -114,9 +172,14 @@ pub fn scan(text: &str) -> Vec<Fault> {
         }
         _ => out.push(f),
     };
-    for line in text.lines() {
-        if let Some(f) = c.push(line) {
-            push(f, &mut out);
+    for line in lines {
+        match line {
+            Line::Kernel(l) => {
+                if let Some(f) = c.push(&l) {
+                    push(f, &mut out);
+                }
+            }
+            Line::Other => c.skip(),
         }
     }
     if let Some(f) = c.flush() {
@@ -135,7 +198,7 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::FaultClass;
+    use crate::FaultClass;
 
     /// The lab's own guest: an LKDTM WARNING in the 6.1 kernel, trimmed.
     const WARNING: &str = "\

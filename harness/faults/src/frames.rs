@@ -32,6 +32,9 @@ pub enum Frames {
     /// Hung task: the first frame that is not scheduling or waiting; `rtnl_lock` and
     /// `synchronize_rcu` stand for the lock a whole class of hangs waits on.
     Hang,
+    /// A slab object's owner: the function of SLUB's `Allocated in func+0x` line, then the
+    /// allocation stack under it (stack depot), then the stack.
+    Allocated { skip: &'static [&'static str] },
     /// The first group of this pattern on a following line (`last function: (\w+)`).
     Named(&'static str),
     /// The stack right after the first line containing `after` (a bad page's `page last
@@ -393,19 +396,28 @@ const HANG_SKIP: &[&str] = &[
     "rcu_barrier",
 ];
 
-static FRAME: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x").expect("frame"));
+/// A stack line: x86 and arm64 (` func+0x1/0x2`, `[<ffff>] func+0x`), ppc64 (`[c000...]
+/// [c000...] func+0x`, `.func` under the ELFv1 ABI), s390 (` [<0000...>] func+0x`), and
+/// 3.x x86's first frame of an interrupt stack (` <IRQ>  [<ffff...>] func+0x`).
+static FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s*(?:<(?:IRQ|EOI|NMI|TASK)>\s*)?(?:\[<?(?:0x)?[0-9a-f]+>?\]\s*){0,2}\.?([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
+        .expect("frame")
+});
 /// arm's unwinder: `[<8016>] (callee) from [<8163>] (caller+0x88/0x3a0)`, both frames.
 static ARM_FRAME: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^\s*\[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\) from \[<?(?:0x)?[0-9a-f]+>?\] \(([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x")
         .expect("arm frame")
 });
+/// The faulting instruction: x86's `RIP: 0010:f+0x`, ppc64's `NIP [c000...] f+0x`, arm64's
+/// `pc : f+0x` (`PC is at f+0x` before 4.x), s390's `Krnl PSW : <mask> <addr> (f+0x`.
 static RIP: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:^|\s)(?:RIP|IP|NIP|pc ?|PC is at):? ?(?:[0-9]+:)?(?:\[<?(?:0x)?[0-9a-f]+>?\]\s+){0,2}([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x",
+        r"(?:^|\s)(?:(?:RIP|IP|NIP|pc ?|PC is at):? ?(?:[0-9]+:)?|Krnl PSW : (?:0x)?[0-9a-f]+ (?:0x)?[0-9a-f]+ \()(?:\[<?(?:0x)?[0-9a-f]+>?\]\s+){0,2}\.?([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x",
     )
     .expect("rip")
 });
+static ALLOCATED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"Allocated in \.?([a-zA-Z0-9_]+)(?:\.[a-z0-9_.]+)?\+0x").expect("allocated in"));
 static STACK_START: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"Call [Tt]race|Allocated(?: by task \d+)?:|Freed(?: by task \d+)?:|[^k] backtrace(?: \(crc [[:xdigit:]]*\))?:|^backtrace:|Backtrace:")
         .expect("stack start")
@@ -456,7 +468,11 @@ fn skipped(f: &str, skip: &RegexSet) -> bool {
 /// A rule's own skip list, compiled (once per rule, by the table).
 pub fn skip_set(how: Frames) -> RegexSet {
     let list: &[&str] = match how {
-        Frames::Stack { skip, .. } | Frames::LockAt { skip } | Frames::Following { skip, .. } | Frames::Entered { skip, .. } => skip,
+        Frames::Stack { skip, .. }
+        | Frames::LockAt { skip }
+        | Frames::Following { skip, .. }
+        | Frames::Entered { skip, .. }
+        | Frames::Allocated { skip } => skip,
         Frames::Stall => &["apic_timer_interrupt", "rcu"],
         _ => &[],
     };
@@ -481,7 +497,7 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
         }
         Frames::LockAt { .. } => {
             // The lock acquired, then the one held (when the first is workqueue plumbing).
-            let ats = msgs.iter().filter_map(|m| LOCK_AT.captures(m).map(|c| c.get(1).expect("group").as_str())).take(2);
+            let ats = msgs.iter().enumerate().filter_map(|(i, m)| lock_at(m, msgs.get(i + 1))).take(2);
             ats.chain(stack(msgs)).find(|f| !skipped(f, skip))
         }
         Frames::Stall => {
@@ -508,10 +524,28 @@ fn find<'a>(how: Frames, skip: &RegexSet, inline: Option<&'a str>, msgs: &[&'a s
             let rest = msgs[from..].iter().take_while(|m| !STACK_START.is_match(m));
             rest.filter_map(|m| frame(m)).find(|f| !skipped(f, skip))
         }
+        Frames::Allocated { .. } => owner(msgs).into_iter().chain(stack(msgs)).find(|f| !skipped(f, skip)),
         Frames::Named(pattern) => {
             let re = Regex::new(pattern).ok()?;
             msgs.iter().find_map(|m| re.captures(m).and_then(|c| c.get(1)).map(|g| g.as_str()))
         }
+    }
+}
+
+/// The function of the first `Allocated in` line, then the stack depot's frames under it.
+fn owner<'a>(msgs: &[&'a str]) -> Vec<&'a str> {
+    let Some(at) = msgs.iter().position(|m| ALLOCATED.is_match(m)) else { return Vec::new() };
+    let func = ALLOCATED.captures(msgs[at]).map(|c| c.get(1).expect("group").as_str());
+    func.into_iter().chain(msgs[at + 1..].iter().map_while(|m| frame(m))).collect()
+}
+
+/// The function of a lockdep `at:` line: on it (`..., at: func+0x`), or on the next when the
+/// line ends there (`is trying to release lock (x) at:` then `[<ffff...>] func+0x`).
+fn lock_at<'a>(m: &'a str, next: Option<&&'a str>) -> Option<&'a str> {
+    match LOCK_AT.captures(m) {
+        Some(c) => Some(c.get(1).expect("group").as_str()),
+        None if m.trim_end().ends_with(" at:") => next.and_then(|n| frame(n)),
+        None => None,
     }
 }
 

@@ -1,9 +1,9 @@
-//! Triage throughput: `lab::faults::scan` over a 100 MB console log on one thread, the way
+//! Triage throughput: `lab_faults::scan` over a 100 MB console log on one thread, the way
 //! `lab triage` reads a node's log. The log is the crash corpus (`tests/data/crashes/`)
 //! repeated until it is 100 MB: mostly ordinary boot and run lines with real reports in
 //! between. Prints MB/s and the faults found; the goal is at least 100 MB/s.
 //!
-//! `cargo bench --bench triage` (`LAB_TRIAGE_MB=20` for a smaller log).
+//! `cargo bench -p lab-faults --bench triage` (`LAB_TRIAGE_MB=20` for a smaller log).
 
 use std::path::Path;
 use std::time::Instant;
@@ -29,7 +29,7 @@ fn main() {
         log.push_str(&one);
     }
     let t = Instant::now();
-    let faults = lab::faults::scan(&log);
+    let faults = lab_faults::scan(&log);
     let secs = t.elapsed().as_secs_f64();
     let size = log.len() as f64 / (1 << 20) as f64;
     println!("triage: {size:.0} MB, {} lines, {} faults in {secs:.2} s: {:.0} MB/s", log.lines().count(), faults.len(), size / secs);

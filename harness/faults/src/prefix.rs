@@ -14,24 +14,32 @@ use regex::Regex;
 /// A line split into its prefix facts and the kernel's message.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stripped<'a> {
-    /// Seconds since boot, from the printk timestamp.
-    pub time: Option<f64>,
+    /// The printk timestamp's digits (`12.345678`), parsed only when asked: most lines
+    /// are never a report's first.
+    pub stamp: Option<&'a str>,
     /// The message, without prefixes, trailing `\r` or newline.
     pub msg: &'a str,
+}
+
+impl Stripped<'_> {
+    /// Seconds since boot, from the printk timestamp.
+    pub fn time(&self) -> Option<f64> {
+        self.stamp.and_then(|s| s.parse().ok())
+    }
 }
 
 /// `line` without the prefixes a console, `dmesg` or journal adds.
 pub fn strip(line: &str) -> Stripped<'_> {
     let mut rest = line.trim_end_matches(['\r', '\n']);
     rest = syslog_header(rest);
-    let mut time = None;
+    let mut stamp = None;
     // The pieces come in a known order, but tools differ; take any of them, a few times.
     for _ in 0..4 {
         let t = rest.trim_start();
         if let Some(r) = level(t) {
             rest = r;
         } else if let Some((secs, r)) = bracketed(t) {
-            time = time.or(secs);
+            stamp = stamp.or(secs);
             rest = r;
         } else {
             rest = t;
@@ -39,7 +47,7 @@ pub fn strip(line: &str) -> Stripped<'_> {
         }
     }
     // kmemleak prints every line of a leak report with its own prefix, backtrace included.
-    Stripped { time, msg: rest.strip_prefix("kmemleak: ").unwrap_or(rest) }
+    Stripped { stamp, msg: rest.strip_prefix("kmemleak: ").unwrap_or(rest) }
 }
 
 /// `<6>` or `<12>` at the start of a line.
@@ -50,13 +58,13 @@ fn level(s: &str) -> Option<&str> {
 }
 
 /// A leading `[...]` that is a timestamp (its seconds, if it has them) or a caller field.
-fn bracketed(s: &str) -> Option<(Option<f64>, &str)> {
+fn bracketed(s: &str) -> Option<(Option<&str>, &str)> {
     let r = s.strip_prefix('[')?;
     let end = r.find(']')?;
     let inner = r[..end].trim();
     let rest = &r[end + 1..];
     if !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        return Some((inner.parse().ok(), rest));
+        return Some((Some(inner), rest));
     }
     if is_caller(inner) || is_wall_clock(inner) {
         return Some((None, rest));
@@ -108,7 +116,7 @@ mod tests {
         for (line, time) in cases {
             let s = strip(line);
             assert!(["general", "INFO: task", "BUG: KASAN", "WARNING: CPU"].iter().any(|p| s.msg.starts_with(p)), "{line:?} → {:?}", s.msg);
-            assert_eq!(s.time, time, "{line}");
+            assert_eq!(s.time(), time, "{line}");
         }
     }
 

@@ -1,26 +1,34 @@
 //! Kernel fault recognition: from console, `dmesg` or journal lines to named reports, the
 //! way kernel engineers name them (syzkaller's `pkg/report` is the reference).
 //!
-//! A leaf below `vm` and `cli`: it imports only `event` (for [`FaultClass`]). Pure: the VM
-//! console ([`crate::vm::console`]) feeds it lines as they come, `lab triage` whole files.
+//! A crate of its own, pure, with no dependency on the rest of `lab` (only `regex`,
+//! `aho-corasick`, `serde`, `serde_json` and `thiserror`): `lab`'s VM console feeds it lines
+//! as they come, `lab triage` whole files, and any other kernel tool may do the same. See `README.md` for a first example.
+//! - [`class`]: the kinds of report ([`FaultClass`]) and of guest fault ([`GuestFault`]).
+//! - [`input`]: which format a log is (raw, journal, journal JSON, syslog), its kernel lines.
 //! - [`prefix`]: what consoles and journals put before a message, taken off.
-//! - [`table`]: the report starts, compiled once into one `RegexSet`.
-//! - [`frames`], [`title`]: the guilty frame and the title.
+//! - [`table`]: the report starts, compiled once: a keyword gate, then the rules holding it.
+//! - [`frames`], [`title`]: the guilty frame and the title; [`slab`]: a slab report's kind.
 //! - [`collect`]: reports cut out of a stream, up to their end marker.
 //! - [`pattern`]: a report's first line generalised into an `expect:` pattern.
 
+#![warn(clippy::too_many_lines)]
+
+pub mod class;
 pub mod collect;
 pub mod frames;
+pub mod input;
 pub mod pattern;
 pub mod prefix;
+pub mod slab;
 pub mod table;
 pub mod title;
 
 use serde::Serialize;
 
-pub use crate::event::FaultClass;
-use crate::event::GuestFault;
-pub use collect::{scan, Collector};
+pub use class::{FaultClass, GuestFault};
+pub use collect::{scan, scan_lines, Collector};
+pub use input::{scan_log, Format};
 
 /// One kernel report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,3 +63,8 @@ impl Fault {
         }
     }
 }
+
+/// The README's example, compiled and run by `cargo test --doc -p lab-faults`.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
