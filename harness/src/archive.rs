@@ -167,9 +167,11 @@ impl Archive {
 /// names it `<package>_<version with : as %3a>_<arch>.deb`).
 fn find_deb(dir: &Path, package: &str, version: &str) -> Option<PathBuf> {
     let prefix = format!("{package}_{}_", version.replace(':', "%3a"));
-    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
-        p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".deb"))
-    })
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".deb")))
 }
 
 /// The extra suites, on the host's own mirror.
@@ -189,7 +191,9 @@ fn mirror_in(text: &str) -> Option<String> {
         .filter(|l| !l.starts_with('#'))
         .flat_map(|l| {
             let uris = l.strip_prefix("URIs:").map(|u| u.split_whitespace().collect::<Vec<_>>());
-            uris.unwrap_or_else(|| l.strip_prefix("deb ").map(|d| d.split_whitespace().filter(|w| !w.starts_with('[')).take(1).collect()).unwrap_or_default())
+            uris.unwrap_or_else(|| {
+                l.strip_prefix("deb ").map(|d| d.split_whitespace().filter(|w| !w.starts_with('[')).take(1).collect()).unwrap_or_default()
+            })
         })
         .find(|u| u.contains("/debian") && !u.contains("security"))
         .map(str::to_string)

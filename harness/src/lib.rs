@@ -25,6 +25,7 @@ pub mod process;
 pub mod render;
 pub mod run_env;
 pub mod scenario;
+pub mod seccomp;
 pub mod steps;
 pub mod sys;
 pub mod topology;
