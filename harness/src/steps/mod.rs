@@ -29,6 +29,7 @@ pub mod pipe_drain;
 pub mod pipe_pressure;
 pub mod pleg_watch;
 pub mod recreate_dir;
+pub mod seccomp_export;
 pub mod sleep;
 pub mod stop;
 pub mod sysctl;
@@ -66,6 +67,7 @@ crate::kind_registry! {
         "hold_open" => HoldOpen(hold_open::Spec),
         "lookup" => Lookup(lookup::Spec),
         "recreate_dir" => RecreateDir(recreate_dir::Spec),
+        "seccomp_export" => SeccompExport(seccomp_export::Spec),
     }
 }
 
@@ -97,6 +99,7 @@ impl StepKind {
             StepKind::HoldOpen(s) => s,
             StepKind::Lookup(s) => s,
             StepKind::RecreateDir(s) => s,
+            StepKind::SeccompExport(s) => s,
         }
     }
 }
