@@ -24,6 +24,7 @@ pub mod kmsg;
 pub mod process;
 pub mod render;
 pub mod run_env;
+pub mod runtimes;
 pub mod scenario;
 pub mod seccomp;
 pub mod steps;
