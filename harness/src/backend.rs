@@ -63,7 +63,11 @@ pub async fn run(loaded: &Loaded, variant: &Variant, backend: &Backend, events: 
 
 /// Fetches, on the host and before anything boots, the runtimes of another version that
 /// the variant's `container` steps name (a download on first use, then the cache).
-async fn fetch_runtimes(steps: &[crate::scenario::StepEntry], variant: &str, events: &EventSink) -> Result<(), crate::runtimes::RuntimeError> {
+async fn fetch_runtimes(
+    steps: &[crate::scenario::StepEntry],
+    variant: &str,
+    events: &EventSink,
+) -> Result<(), crate::runtimes::RuntimeError> {
     for entry in steps.iter().filter(|e| e.runs_in(variant)) {
         match &entry.kind {
             crate::steps::StepKind::Container(c) if c.version.is_some() => {

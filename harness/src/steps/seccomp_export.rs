@@ -174,8 +174,8 @@ impl Spec {
                 fact("write_fd", write_fd as u64);
                 fact("pipe_size", size);
                 let why = self.why(seen, creds);
-                ctx.env.note(why.clone());
-                ctx.ready(why);
+                ctx.env.note(why);
+                ctx.ready(format!("pid {} holds both ends of its {size}-byte export pipe (fd {read_fd}, fd {write_fd}); writing", w.pid()));
             }
             Report::Read { bytes } => seen.read = Some(bytes),
             Report::Failed { message } => return Err(StepError::Unmet(message)),
