@@ -1,6 +1,7 @@
-//! `self_pipe`: the shape of the pipe-limit hang — a step's process holds both ends of one
-//! pipe (its `read_fd` and `write_fd` facts link to the same `pipe:[inode]`) and is blocked in
-//! a `write(2)` on the write end of exactly the `bytes` it reported (the exported program).
+//! `self_pipe`: the shape of the pipe-limit hang — a step's process, one task (a single
+//! thread: nobody else of it can read), holds both ends of one pipe (its `read_fd` and
+//! `write_fd` facts link to the same `pipe:[inode]`) and is in a `write(2)` on the write end
+//! of exactly the `bytes` it reported (the exported program).
 //! Read by `lab` as root from `/proc/PID/fd/*` and `/proc/PID/syscall`, every 50 ms; the
 //! observation carries the kernel stack.
 
@@ -56,8 +57,11 @@ pub fn parse_syscall(line: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// Pure: whether what `/proc` showed (`links` of the two fds, the syscall line) is the shape.
-pub fn matches(t: &Tracked, links: (Option<String>, Option<String>), syscall: Option<String>) -> Option<Found> {
+pub fn matches(t: &Tracked, threads: Option<u32>, links: (Option<String>, Option<String>), syscall: Option<String>) -> Option<Found> {
     let (pid, r, w, bytes) = (t.pid?, *t.facts.get("read_fd")?, *t.facts.get("write_fd")?, *t.facts.get("bytes")?);
+    if threads != Some(1) {
+        return None;
+    }
     let (lr, lw) = (links.0?, links.1?);
     if lr != lw || !lr.starts_with("pipe:[") {
         return None;
@@ -65,6 +69,12 @@ pub fn matches(t: &Tracked, links: (Option<String>, Option<String>), syscall: Op
     let line = syscall?;
     let (nr, fd, count) = parse_syscall(&line)?;
     (nr == SYS_WRITE && fd == w && count == bytes).then(|| Found { pid, inode: lr, read_fd: r, write_fd: w, bytes, syscall: line })
+}
+
+/// `Threads:` of `/proc/PID/status`.
+fn threads(pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|n| n.trim().parse().ok())
 }
 
 fn link(pid: i32, fd: u64) -> Option<String> {
@@ -79,7 +89,7 @@ impl Spec {
         let Some(pid) = t.pid else { return Look::Wait(None) };
         let fds = (t.facts.get("read_fd").copied(), t.facts.get("write_fd").copied());
         let (Some(r), Some(w)) = fds else { return Look::Wait(None) };
-        match matches(t, (link(pid, r), link(pid, w)), inspect::syscall(pid)) {
+        match matches(t, threads(pid), (link(pid, r), link(pid, w)), inspect::syscall(pid)) {
             Some(f) => Look::Found(f),
             None => Look::Wait(Some(now + EVERY)),
         }
@@ -113,7 +123,7 @@ impl Condition for Spec {
                 Observation {
                     at_ms: env.clock.now_ms(),
                     detail: format!(
-                        "pid {} holds fd {} and fd {} of the same {} (F_GETPIPE_SZ {size}) and is in write(fd {}, {} bytes): the exported program",
+                        "pid {} (one thread) holds fd {} and fd {} of the same {} (F_GETPIPE_SZ {size}) and is in write(fd {}, {} bytes): the exported program",
                         f.pid, f.read_fd, f.write_fd, f.inode, f.write_fd, f.bytes
                     ),
                     context,
@@ -138,15 +148,16 @@ mod tests {
     fn both_ends_of_one_pipe_and_a_write_of_the_whole_program() {
         let p = |s: &str| Some(s.to_string());
         let line = p("1 0x4 0x55d0c0ffee00 0x2158 0x0 0x0 0x0 0x7ffd1234 0x7f0012");
-        let f = matches(&tracked(), (p("pipe:[123]"), p("pipe:[123]")), line.clone()).unwrap();
+        let one = Some(1);
+        let f = matches(&tracked(), one, (p("pipe:[123]"), p("pipe:[123]")), line.clone()).unwrap();
         assert_eq!((f.pid, f.inode.as_str(), f.bytes), (42, "pipe:[123]", 8536));
-        assert!(matches(&tracked(), (p("pipe:[123]"), p("pipe:[124]")), line.clone()).is_none(), "two pipes");
-        assert!(
-            matches(&tracked(), (p("pipe:[1]"), p("pipe:[1]")), p("1 0x4 0x55d0 0x2000 0x0 0x0 0x0 0x1 0x2")).is_none(),
-            "another count"
-        );
-        assert!(matches(&tracked(), (p("pipe:[1]"), p("pipe:[1]")), p("0 0x3 0x55d0 0x2158 0x0 0x0 0x0 0x1 0x2")).is_none(), "a read");
-        assert!(matches(&tracked(), (p("pipe:[1]"), p("pipe:[1]")), p("running")).is_none());
+        assert!(matches(&tracked(), Some(2), (p("pipe:[123]"), p("pipe:[123]")), line.clone()).is_none(), "a reader thread");
+        assert!(matches(&tracked(), one, (p("pipe:[123]"), p("pipe:[124]")), line.clone()).is_none(), "two pipes");
+        let other = p("1 0x4 0x55d0 0x2000 0x0 0x0 0x0 0x1 0x2");
+        assert!(matches(&tracked(), one, (p("pipe:[1]"), p("pipe:[1]")), other).is_none(), "another count");
+        let read = p("0 0x3 0x55d0 0x2158 0x0 0x0 0x0 0x1 0x2");
+        assert!(matches(&tracked(), one, (p("pipe:[1]"), p("pipe:[1]")), read).is_none(), "a read");
+        assert!(matches(&tracked(), one, (p("pipe:[1]"), p("pipe:[1]")), p("running")).is_none());
         assert_eq!(parse_syscall("1 0x4 0x0 0x10 0x0 0x0 0x0 0x1 0x2"), Some((1, 4, 16)));
     }
 }
