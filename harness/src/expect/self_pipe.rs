@@ -68,7 +68,7 @@ pub fn matches(t: &Tracked, threads: Option<u32>, links: (Option<String>, Option
     }
     let line = syscall?;
     let (nr, fd, count) = parse_syscall(&line)?;
-    (nr == SYS_WRITE && fd == w && count == bytes).then(|| Found { pid, inode: lr, read_fd: r, write_fd: w, bytes, syscall: line })
+    (nr == SYS_WRITE && fd == w && count == bytes).then_some(Found { pid, inode: lr, read_fd: r, write_fd: w, bytes, syscall: line })
 }
 
 /// `Threads:` of `/proc/PID/status`.

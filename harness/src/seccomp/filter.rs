@@ -80,26 +80,24 @@ impl Filter {
             return Ok(());
         };
         let conds: Vec<ScmpArgCompare> = args.iter().map(compare).collect();
-        let rejected = |k: Option<usize>, e: libseccomp::error::SeccompError| {
-            let field = match k {
-                Some(k) => format!("{at}.args[{k}]{}", if args[k].index > 5 { ".index" } else { "" }),
-                None => format!("{at}.names[{j}]"),
-            };
-            lib(&format!("a rule for `{name}`"), &field, e)
+        // The field to name: an argument index libseccomp cannot take, else the conditions,
+        // else the name.
+        let k = args.iter().position(|a| a.index > 5);
+        let field = match (k, args.is_empty()) {
+            (Some(k), _) => format!("{at}.args[{k}].index"),
+            (None, false) => format!("{at}.args"),
+            (None, true) => format!("{at}.names[{j}]"),
         };
+        let rejected = |e| lib(&format!("a rule for `{name}`"), &field, e);
         let repeated = args.iter().enumerate().any(|(k, a)| args[..k].iter().any(|b| b.index == a.index));
         if repeated {
-            for (k, c) in conds.iter().enumerate() {
-                self.ctx.add_rule_conditional(act, call, std::slice::from_ref(c)).map_err(|e| rejected(Some(k), e))?;
+            for c in &conds {
+                self.ctx.add_rule_conditional(act, call, std::slice::from_ref(c)).map_err(rejected)?;
             }
             return Ok(());
         }
-        match self.ctx.add_rule_conditional(act, call, &conds) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                Err(rejected(args.iter().position(|a| a.index > 5).or((!args.is_empty()).then_some(0)).filter(|_| !args.is_empty()), e))
-            }
-        }
+        self.ctx.add_rule_conditional(act, call, &conds).map_err(rejected)?;
+        Ok(())
     }
 
     /// `seccomp_export_bpf` into `fd`: one `write(2)` of the whole program, which blocks
