@@ -181,7 +181,7 @@ impl Spec {
     async fn run_in(&self, ctx: &StepCtx<'_>, base: &Path, name: &str, creds: Creds) -> Result<StepSummary, StepError> {
         let resolved = crate::runtimes::resolve(&self.runtime, self.version.as_deref(), &crate::runtimes::cache_dir())
             .map_err(|e| StepError::Unmet(e.to_string()))?;
-        ctx.env.note(format!("{}: {} {resolved}", ctx.index, self.runtime));
+        ctx.env.note(format!("step {} runtime: {resolved}", ctx.index));
         let runtime = resolved.path.clone();
         let bundle = base.join("bundle");
         make_rootfs(&bundle.join("rootfs"))?;
@@ -206,7 +206,12 @@ impl Spec {
         let took = started.elapsed();
         let code = out.status.code().unwrap_or(-1);
         let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let text = format!("`{version} run` as {creds} exited {code} in {:.2} s", took.as_secs_f64());
+        let text = format!(
+            "`{version} run` as {creds} exited {code} in {:.2} s; runtime {}, sha256 {}",
+            took.as_secs_f64(),
+            runtime.display(),
+            resolved.sha256
+        );
         let summary = StepSummary::text(text).counter("exit", code as f64).counter("took_ms", took.as_millis() as f64);
         match self.exit.unwrap_or(ExitSpec::Code(0)) {
             ExitSpec::Code(want) if want != code => {
