@@ -11,7 +11,6 @@ use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod bind_mount;
-pub mod bootstrap;
 pub mod concurrent;
 pub mod container;
 mod error;
@@ -54,7 +53,6 @@ crate::kind_registry! {
         "teardown" => Teardown(teardown::Spec),
         "exec" => Exec(exec::Spec),
         "pipe_pressure" => PipePressure(pipe_pressure::Spec),
-        "bootstrap" => Bootstrap(bootstrap::Spec),
         "pipe_drain" => PipeDrain(pipe_drain::Spec),
         "container" => Container(container::Spec),
         "pleg_watch" => PlegWatch(pleg_watch::Spec),
@@ -86,7 +84,6 @@ impl StepKind {
             StepKind::Teardown(s) => s,
             StepKind::Exec(s) => s,
             StepKind::PipePressure(s) => s,
-            StepKind::Bootstrap(s) => s,
             StepKind::PipeDrain(s) => s,
             StepKind::Container(s) => s,
             StepKind::PlegWatch(s) => s,

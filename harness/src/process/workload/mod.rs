@@ -7,13 +7,11 @@
 //! `execve`) and ends when its stdin closes.
 //!
 //! Kinds: `pipes` ([`pipes`]: hold pipes until the account is over its soft limit),
-//! `bootstrap` and `write` ([`bootstrap`]: runc's bootstrap pipe, parent and child),
 //! `kubelet` ([`kubelet`]: a listener and a reader of other processes' `/proc/<pid>/fd`),
 //! `hold` ([`hold`]: a container-like process holding a file open), `fuse` ([`fuse`]: the
 //! lab's own low-level FUSE daemon), `seccomp-export` ([`seccomp_export`]: runc init's
 //! seccomp export pipe, with libseccomp).
 
-pub mod bootstrap;
 pub mod fuse;
 pub mod hold;
 pub mod kubelet;
@@ -49,13 +47,7 @@ const PARENT_ENV: &str = "LAB_WORKLOAD_PARENT";
 pub enum Report {
     /// `pipes`: holding `pipes` pipes, the last (`last_fd`) of `last_size` bytes.
     Holding { pipes: u32, first_size: u64, last_size: u64, last_fd: i32, bytes: u64 },
-    /// `bootstrap`: the pipe is made; its read end is `fd` in the workload.
-    Pipe { fd: i32, size: u64 },
-    /// `bootstrap`: the writer child runs.
-    Writer { pid: i32 },
-    /// `bootstrap`: the writer ended.
-    Exited { code: Option<i32>, signal: Option<i32>, runtime_ms: u64 },
-    /// `bootstrap`: the parent read this much, and is done.
+    /// `seccomp-export`: read this much back from the export pipe, and is done.
     Read { bytes: u64 },
     /// `kubelet`: listening on `port` (any address), socket at descriptor `fd`, inode `inode`.
     Listening { port: u16, fd: i32, inode: u64 },
@@ -110,8 +102,6 @@ pub fn main() -> ! {
     let args: Vec<String> = std::env::args().skip(2).collect();
     let result = match args.first().map(String::as_str) {
         Some("pipes") => pipes::main(&args[1..]),
-        Some("bootstrap") => bootstrap::main(&args[1..]),
-        Some("write") => bootstrap::write_main(&args[1..]),
         Some("kubelet") => kubelet::main(&args[1..]),
         Some("hold") => hold::main(&args[1..]),
         Some("fuse") => fuse::main(&args[1..]),
