@@ -6,7 +6,8 @@
 //! the guest the cache is the host's, over read-only 9p). A version is asked for the way
 //! people say it (`1.0.0~rc93`): it matches a Debian version whose upstream part, up to
 //! `+` or `-`, is it, or the full Debian version. Every resolved binary has said its
-//! `--version` and has its sha256 taken, for the verdict.
+//! `--version` and has its sha256 taken, for the verdict. [`delete_containers`] is `lab
+//! clean`'s part: what any known runtime still lists under a dead run's runtime root.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -130,6 +131,31 @@ pub fn available(runtime: &str, version: &str, cache: &Path) -> Result<(), Runti
     }
 }
 
+/// Every runc-like binary lab may have used: the host's `runc` and each one in the cache.
+pub fn known(cache: &Path) -> Vec<PathBuf> {
+    let cached = std::fs::read_dir(runtimes_dir(cache)).into_iter().flatten().flatten().map(|e| e.path().join("runc"));
+    host_binary("runc").into_iter().chain(cached.filter(|p| p.is_file())).collect()
+}
+
+/// `lab clean` for one runtime root a killed run left: every container any known runtime
+/// lists there is deleted (`delete --force`); what was done, one line each.
+pub fn delete_containers(root: &Path, cache: &Path) -> Vec<String> {
+    if !root.is_dir() {
+        return Vec::new();
+    }
+    let mut done = Vec::new();
+    for bin in known(cache) {
+        let Ok(out) = Command::new(&bin).arg("--root").arg(root).args(["list", "-q"]).output() else { continue };
+        for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let deleted = Command::new(&bin).arg("--root").arg(root).args(["delete", "--force", id]).status();
+            if deleted.is_ok_and(|s| s.success()) {
+                done.push(format!("container {id} (runtime root {}, {})", root.display(), bin.display()));
+            }
+        }
+    }
+    done
+}
+
 fn unavailable(runtime: &str, version: &str, offered: &[String]) -> RuntimeError {
     let host = host_binary(runtime).and_then(|p| said_version(&p).ok()).unwrap_or_else(|| "none".into());
     let offered = if offered.is_empty() { "no version".to_string() } else { offered.join(", ") };
@@ -169,6 +195,13 @@ mod tests {
         assert!(!version_matches("1.0.0~rc9", "1.0.0~rc93+ds1-5+deb11u5"));
         assert!(!version_matches("1.1", "1.1.15+ds1-2"));
         assert!(version_matches("1.1.15", "1.1.15+ds1-2"));
+    }
+
+    #[test]
+    fn a_root_without_containers_needs_no_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(delete_containers(&dir.path().join("gone"), dir.path()).is_empty());
+        assert!(delete_containers(dir.path(), dir.path()).is_empty(), "runc list of an empty root lists nothing");
     }
 
     #[test]
