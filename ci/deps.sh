@@ -16,6 +16,9 @@ packages=(
   # Container runtime for `container` steps (pipe-limit: Debian 12's runc 1.1.5); its
   # rootfs is busybox-static (above).
   runc
+  # libseccomp's headers and link library for the `libseccomp` crate: lab builds and exports
+  # seccomp filters with Debian's libseccomp 2.5 (pipe-limit's export pipe, `lab affected`).
+  libseccomp-dev
   # FUSE daemons for `fuse_daemon` steps (fuse-restart): Debian's fuse2fs (libfuse2) and its
   # image tool mke2fs (e2fsprogs); fuse3 for fusermount3 when debugging by hand.
   fuse2fs e2fsprogs fuse3

@@ -67,6 +67,16 @@ impl Archive {
         })
     }
 
+    /// Every version of `package` the extra suites offer (`apt-cache madison`), newest
+    /// first; `None` when the lists were never fetched (nothing is fetched here).
+    pub fn versions(&self, package: &str) -> Option<Vec<String>> {
+        if !self.dir.join("lists/.lab-updated").is_file() {
+            return None;
+        }
+        let out = self.apt("apt-cache", &["madison", package]).ok()?;
+        Some(out.lines().filter_map(|l| l.split('|').nth(1)).map(|v| v.trim().to_string()).collect())
+    }
+
     /// `package` at `version`, fetched and unpacked (or found in the cache).
     pub fn unpacked(&self, package: &str, version: &str) -> Result<Unpacked, ArchiveError> {
         let root = self.pkgs.join(format!("{package}_{}", version.replace(':', "%3a")));

@@ -22,6 +22,11 @@ pub enum Backend {
 /// deadline is enforced here: on the host from the start, in a VM from the guest's first
 /// event (so a kernel build does not eat into it).
 pub async fn run(loaded: &Loaded, variant: &Variant, backend: &Backend, events: EventSink, stop: CancellationToken) -> RunReport {
+    if let Err(e) = fetch_runtimes(&loaded.scenario.steps, variant, &events).await {
+        let report = RunReport::error(format!("the runtime a container step names cannot be had: {e}"));
+        events.send(crate::event::Event::Verdict { outcome: report.outcome, summary: report.summary.clone(), notes: Vec::new() });
+        return report;
+    }
     match backend {
         Backend::Host => {
             if !variant.patches.is_empty() {
@@ -54,4 +59,28 @@ pub async fn run(loaded: &Loaded, variant: &Variant, backend: &Backend, events: 
         }
         Backend::Vm(opts) => crate::vm::backend::run(loaded, variant, opts, events, stop).await,
     }
+}
+
+/// Fetches, on the host and before anything boots, the runtimes of another version that
+/// the variant's `container` steps name (a download on first use, then the cache).
+async fn fetch_runtimes(
+    steps: &[crate::scenario::StepEntry],
+    variant: &crate::scenario::Variant,
+    events: &EventSink,
+) -> Result<(), crate::runtimes::RuntimeError> {
+    for entry in steps.iter().filter(|e| e.runs_in(&variant.name, variant.kernel)) {
+        match &entry.kind {
+            crate::steps::StepKind::Container(c) if c.version.is_some() => {
+                let (runtime, version) = (c.runtime.clone(), c.version.clone().unwrap_or_default());
+                let started = std::time::Instant::now();
+                let cache = crate::runtimes::cache_dir();
+                let got = tokio::task::spawn_blocking(move || crate::runtimes::fetch(&runtime, &version, &cache)).await;
+                let resolved = got.unwrap_or_else(|e| panic!("runtime fetch panicked: {e}"))?;
+                events.note(Level::Info, format!("runtime {resolved}, ready in {:.1} s", started.elapsed().as_secs_f64()));
+            }
+            crate::steps::StepKind::Concurrent(c) => Box::pin(fetch_runtimes(&c.steps, variant, events)).await?,
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -478,6 +478,10 @@ fn clean_bundles(bundles: &Path, owned: &dyn Fn(&str) -> bool, report: &mut Clea
         if run_id_of(&name).is_none_or(owned) {
             continue;
         }
+        // A container a killed `runc run` left running: deleted by the runtime first.
+        for line in crate::runtimes::delete_containers(&entry.path().join("state"), &crate::runtimes::cache_dir()) {
+            report.removed.push(line);
+        }
         match std::fs::remove_dir_all(entry.path()) {
             Ok(()) => report.removed.push(format!("container bundle {}", entry.path().display())),
             Err(e) => report.problems.push(format!("removing {}: {e}", entry.path().display())),

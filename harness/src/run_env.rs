@@ -72,6 +72,13 @@ impl RunEnv {
         self.events.note(Level::Warn, message);
     }
 
+    /// Tells the user why the run went the way it did, in the timeline and in the verdict.
+    pub fn note(&self, message: impl Into<String>) {
+        let message = message.into();
+        self.notes.lock().unwrap().push(message.clone());
+        self.events.note(Level::Info, message);
+    }
+
     /// Marks step `id` as finished now.
     pub fn set_anchor(&self, id: &str) {
         self.anchors.send_modify(|m| {

@@ -1,5 +1,6 @@
 //! One file per verb; each parses its arguments and calls the library.
 
+mod affected;
 mod check;
 mod clean;
 mod doctor;
@@ -72,6 +73,7 @@ pub enum Verb {
     Triage(triage::Args),
     Verify(verify::Args),
     Report(report::Args),
+    Affected(affected::Args),
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
@@ -86,5 +88,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Verb::Triage(a) => triage::main(a),
         Verb::Verify(a) => verify::main(a),
         Verb::Report(a) => report::main(a),
+        Verb::Affected(a) => affected::main(a),
     }
 }

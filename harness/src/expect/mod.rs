@@ -21,6 +21,7 @@ pub mod mountinfo;
 pub mod pipe_size;
 pub mod process_exit;
 pub mod process_state;
+pub mod self_pipe;
 pub mod step_output;
 pub mod window;
 
@@ -36,6 +37,7 @@ crate::kind_registry! {
         "mountinfo" => Mountinfo(mountinfo::Spec),
         "step_output" => StepOutput(step_output::Spec),
         "lookup" => Lookup(lookup::Spec),
+        "self_pipe" => SelfPipe(self_pipe::Spec),
     }
 }
 
@@ -52,6 +54,7 @@ impl ConditionKind {
             ConditionKind::Mountinfo(c) => c,
             ConditionKind::StepOutput(c) => c,
             ConditionKind::Lookup(c) => c,
+            ConditionKind::SelfPipe(c) => c,
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::scenario::check::{list, CheckScope, Problem};
 
 /// ```yaml
 /// pipe_size:
-///   step: bootstrap        # a step that holds a pipe (bootstrap, pipe_pressure)
+///   step: export           # a step that holds a pipe (seccomp_export, pipe_pressure)
 ///   equals: 8192           # and/or at_most / at_least, in bytes
 /// ```
 #[derive(Debug, Clone, Deserialize)]

@@ -18,7 +18,7 @@ use crate::scenario::HumanDuration;
 
 /// ```yaml
 /// process_exit:
-///   step: bootstrap        # the step's process (bootstrap: the writer)
+///   step: export           # the step's process (seccomp_export: runc init)
 ///   status: 0              # absent: any exit status (a process killed by a signal has none)
 ///   max_runtime: 1s        # absent: however long it ran
 /// ```

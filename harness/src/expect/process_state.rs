@@ -22,7 +22,7 @@ const STACK_FRAMES: usize = 8;
 
 /// ```yaml
 /// process_state:
-///   step: bootstrap                        # the step's process (bootstrap: the writer)
+///   step: export                           # the step's process (seccomp_export: runc init)
 ///   state: S                               # default S (interruptible sleep)
 ///   wchan: [pipe_write, anon_pipe_write]   # any of these; absent: any
 ///   for: 5s                                # at least this long (default: any time)

@@ -114,6 +114,17 @@ impl Plan {
     }
 }
 
+/// Drops every capability of the calling process but `keep`, from the bounding set too:
+/// what `runc init` does in `finalizeNamespace`, done in a running (single-threaded)
+/// workload at the point its model says.
+pub fn drop_caps_now(keep: CapSet) -> io::Result<()> {
+    let keep = CapSet(keep.0 & capget()?.permitted());
+    for n in (0..=caps::last_cap()).filter(|n| !keep.has(*n)) {
+        check(unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) })?;
+    }
+    capset(keep, keep, keep)
+}
+
 /// The calling thread's capability sets.
 struct Current([CapData; 2]);
 

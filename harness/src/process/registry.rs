@@ -51,7 +51,7 @@ pub struct Exit {
 /// Everything known about one step's process.
 #[derive(Debug, Clone, Default)]
 pub struct Tracked {
-    /// What it is, for the timeline (`writer of bootstrap`).
+    /// What it is, for the timeline (`runc init (seccomp export)`).
     pub what: String,
     pub pid: Option<i32>,
     pub started: Option<Instant>,

@@ -165,11 +165,11 @@ steps:
   - id: boot
     background: true
     variants: [buggy]
-    bootstrap: { mode: read-after-exit, user: nobody }
+    seccomp_export: { profile: scenarios/profiles/large.json, mode: export-then-read, no_new_privileges: true, user: nobody }
   - id: boot
     background: true
     variants: [fixed]
-    bootstrap: { mode: concurrent-read, user: nobody }
+    seccomp_export: { profile: scenarios/profiles/large.json, mode: read-while-export, no_new_privileges: true, user: nobody }
   - exec: { command: [id], user: 65534, group: 0, caps: { keep: [cap_net_admin] } }
   - stop: boot
 expect:
@@ -217,7 +217,7 @@ fn unknown_capability() {
 
 #[test]
 fn user_that_does_not_exist() {
-    one_pipes("user: nobody }", "user: no-such-lab-user }", 10, "steps[1].bootstrap.user", "no user `no-such-lab-user`");
+    one_pipes("user: nobody }", "user: no-such-lab-user }", 10, "steps[1].seccomp_export.user", "no user `no-such-lab-user`");
     one_pipes("group: 0,", "group: no-such-lab-group,", 15, "steps[3].exec.group", "no group `no-such-lab-group`");
 }
 

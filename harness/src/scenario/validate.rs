@@ -63,7 +63,7 @@ fn overlap(a: Option<&[String]>, b: Option<&[String]>) -> bool {
     }
 }
 
-/// Step ids are unique within every variant: two steps may share an id (`bootstrap`, done
+/// Step ids are unique within every variant: two steps may share an id (`export`, done
 /// two ways) only when their `variants` lists have nothing in common.
 fn check_duplicate_ids(ids: &[IdUse], out: &mut Vec<Problem>) {
     for (i, (id, field, only)) in ids.iter().enumerate() {

@@ -11,6 +11,12 @@
 //! `volumes` bind-mount paths of the run's scratch directory into the container (as the
 //! kubelet passes a pod volume to the runtime: `rbind`); `exit: any` takes whatever the
 //! runtime says, for conditions (`step_output`) to judge.
+//!
+//! `version` picks a runtime of another Debian release (`1.0.0~rc93`: bullseye's runc),
+//! fetched on the host before the run ([`crate::runtimes::fetch`]) and found here in the
+//! cache; the binary, its `--version` and its sha256 go into the verdict's notes.
+//! `seccomp` (an OCI `linux.seccomp` file of the lab's tree), `no_new_privileges` and
+//! `capabilities` set those parts of the container's config.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -36,6 +42,10 @@ const APPLETS: &[&str] = &["sh", "true", "echo", "cat", "ls", "id", "sleep", "gr
 /// ```yaml
 /// container:
 ///   runtime: runc                      # an OCI runtime with runc's CLI (default runc)
+///   version: "1.0.0~rc93"              # absent: the host's; else fetched from Debian
+///   seccomp: scenarios/profiles/large.json   # linux.seccomp of the config
+///   no_new_privileges: true            # process.noNewPrivileges (absent: runc spec's, true)
+///   capabilities: [CAP_CHOWN, CAP_KILL]      # every process.capabilities set
 ///   command: [sh, -c, 'echo hello']    # run in the container (default [true])
 ///   userns: true                       # uids/gids 0-65535 mapped to themselves
 ///   user: 0
@@ -50,6 +60,14 @@ const APPLETS: &[&str] = &["sh", "true", "echo", "cat", "ls", "id", "sleep", "gr
 pub struct Spec {
     #[serde(default = "default_runtime")]
     pub runtime: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub seccomp: Option<String>,
+    #[serde(default)]
+    pub no_new_privileges: Option<bool>,
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
     #[serde(default = "default_command")]
     pub command: Vec<String>,
     #[serde(default)]
@@ -114,6 +132,17 @@ impl Step for Spec {
         if self.command.first().is_none_or(|c| c.trim().is_empty()) {
             out.push(Problem::new("command", "give the program to run in the container, like [sh, -c, 'echo hi']"));
         }
+        if let Some(v) = &self.version {
+            if let Err(e) = crate::runtimes::available(&self.runtime, v, &crate::runtimes::cache_dir()) {
+                out.push(Problem::new("version", e.to_string()));
+            }
+        }
+        if let Some(p) = &self.seccomp {
+            let path = crate::scenario::files::lab_home().join(p);
+            if let Err(e) = crate::seccomp::profile::load(&path).and_then(|l| crate::seccomp::filter::Filter::build(&l.profile)) {
+                out.push(Problem::new("seccomp", e.to_string()));
+            }
+        }
         for (i, v) in self.volumes.iter().enumerate() {
             out.extend(crate::scenario::scratch::problem(&format!("volumes[{i}].source"), &v.source));
             if !v.destination.starts_with('/') {
@@ -126,7 +155,7 @@ impl Step for Spec {
     fn check_host(&self) -> Vec<Problem> {
         let dirs = search_dirs();
         let mut out = Vec::new();
-        if find_program(&self.runtime, &dirs).is_none() {
+        if self.version.is_none() && find_program(&self.runtime, &dirs).is_none() {
             out.push(Problem::new("runtime", format!("`{}` is not on this host (Debian: apt-get install runc)", self.runtime)));
         }
         if find_program("busybox", &dirs).is_none() {
@@ -150,12 +179,14 @@ impl Step for Spec {
 
 impl Spec {
     async fn run_in(&self, ctx: &StepCtx<'_>, base: &Path, name: &str, creds: Creds) -> Result<StepSummary, StepError> {
-        let runtime = find_program(&self.runtime, &search_dirs())
-            .ok_or_else(|| StepError::Unmet(format!("`{}` is not installed (Debian: apt-get install runc)", self.runtime)))?;
+        let resolved = crate::runtimes::resolve(&self.runtime, self.version.as_deref(), &crate::runtimes::cache_dir())
+            .map_err(|e| StepError::Unmet(e.to_string()))?;
+        ctx.env.note(format!("step {} runtime: {resolved}", ctx.index));
+        let runtime = resolved.path.clone();
         let bundle = base.join("bundle");
         make_rootfs(&bundle.join("rootfs"))?;
         self.write_config(&runtime, &bundle).await?;
-        let version = version_of(&runtime).await;
+        let version = format!("{} {}", self.runtime, resolved.version);
         if !self.volumes.is_empty() {
             self.add_volumes(ctx, &bundle)?;
         }
@@ -175,7 +206,12 @@ impl Spec {
         let took = started.elapsed();
         let code = out.status.code().unwrap_or(-1);
         let output = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let text = format!("`{version} run` as {creds} exited {code} in {:.2} s", took.as_secs_f64());
+        let text = format!(
+            "`{version} run` as {creds} exited {code} in {:.2} s; runtime {}, sha256 {}",
+            took.as_secs_f64(),
+            runtime.display(),
+            resolved.sha256
+        );
         let summary = StepSummary::text(text).counter("exit", code as f64).counter("took_ms", took.as_millis() as f64);
         match self.exit.unwrap_or(ExitSpec::Code(0)) {
             ExitSpec::Code(want) if want != code => {
@@ -202,7 +238,28 @@ impl Spec {
         let text = std::fs::read_to_string(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
         let mut config: Value = serde_json::from_str(&text).map_err(|e| StepError::Unmet(format!("{}: {e}", path.display())))?;
         adapt_config(&mut config, &self.command, self.userns);
+        self.security(&mut config)?;
         std::fs::write(&path, config.to_string()).map_err(|e| StepError::io(path.display().to_string(), e))
+    }
+
+    /// The step's seccomp profile, NNP and capabilities, over `runc spec`'s.
+    fn security(&self, config: &mut Value) -> Result<(), StepError> {
+        if let Some(p) = &self.seccomp {
+            let path = crate::scenario::files::lab_home().join(p);
+            let text = std::fs::read_to_string(&path).map_err(|e| StepError::io(path.display().to_string(), e))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| StepError::Unmet(format!("{}: {e}", path.display())))?;
+            config["linux"]["seccomp"] = if v.get("linux").is_some() { v["linux"]["seccomp"].clone() } else { v };
+        }
+        if let Some(nnp) = self.no_new_privileges {
+            config["process"]["noNewPrivileges"] = json!(nnp);
+        }
+        if let Some(caps) = &self.capabilities {
+            let caps: Vec<String> = caps.iter().map(|c| c.to_ascii_uppercase()).collect();
+            for set in ["bounding", "effective", "permitted", "inheritable"] {
+                config["process"]["capabilities"][set] = json!(caps);
+            }
+        }
+        Ok(())
     }
 
     /// Adds the volumes to the bundle's config, sources resolved in the scratch directory.
@@ -218,7 +275,8 @@ impl Spec {
 
     /// Removes the container (if the runtime left it) and the bundle.
     async fn delete(&self, base: &Path, name: &str) {
-        if let Some(runtime) = find_program(&self.runtime, &search_dirs()) {
+        let resolved = crate::runtimes::resolve(&self.runtime, self.version.as_deref(), &crate::runtimes::cache_dir());
+        if let Ok(runtime) = resolved.map(|r| r.path) {
             let state = base.join("state");
             let _ = tokio::process::Command::new(runtime).arg("--root").arg(&state).args(["delete", "--force", name]).output().await;
         }
@@ -268,17 +326,6 @@ fn make_rootfs(rootfs: &Path) -> Result<(), StepError> {
         std::fs::create_dir_all(rootfs.join(dir)).map_err(|e| StepError::io(format!("creating /{dir}"), e))?;
     }
     Ok(())
-}
-
-/// `runc 1.1.5+ds1` from `runc --version`, else the program's name.
-async fn version_of(runtime: &Path) -> String {
-    let name = runtime.file_name().map_or("runtime".into(), |n| n.to_string_lossy().into_owned());
-    let out = tokio::process::Command::new(runtime).arg("--version").output().await;
-    let first = out.ok().map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string());
-    match first.as_deref().and_then(|l| l.split_whitespace().nth(2)) {
-        Some(v) => format!("{name} {v}"),
-        None => name,
-    }
 }
 
 #[cfg(test)]

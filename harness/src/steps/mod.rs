@@ -11,7 +11,6 @@ use crate::run_env::RunEnv;
 use crate::scenario::check::{CheckScope, Problem};
 
 pub mod bind_mount;
-pub mod bootstrap;
 pub mod concurrent;
 pub mod container;
 mod error;
@@ -29,6 +28,7 @@ pub mod pipe_drain;
 pub mod pipe_pressure;
 pub mod pleg_watch;
 pub mod recreate_dir;
+pub mod seccomp_export;
 pub mod sleep;
 pub mod stop;
 pub mod sysctl;
@@ -53,7 +53,6 @@ crate::kind_registry! {
         "teardown" => Teardown(teardown::Spec),
         "exec" => Exec(exec::Spec),
         "pipe_pressure" => PipePressure(pipe_pressure::Spec),
-        "bootstrap" => Bootstrap(bootstrap::Spec),
         "pipe_drain" => PipeDrain(pipe_drain::Spec),
         "container" => Container(container::Spec),
         "pleg_watch" => PlegWatch(pleg_watch::Spec),
@@ -66,6 +65,7 @@ crate::kind_registry! {
         "hold_open" => HoldOpen(hold_open::Spec),
         "lookup" => Lookup(lookup::Spec),
         "recreate_dir" => RecreateDir(recreate_dir::Spec),
+        "seccomp_export" => SeccompExport(seccomp_export::Spec),
     }
 }
 
@@ -84,7 +84,6 @@ impl StepKind {
             StepKind::Teardown(s) => s,
             StepKind::Exec(s) => s,
             StepKind::PipePressure(s) => s,
-            StepKind::Bootstrap(s) => s,
             StepKind::PipeDrain(s) => s,
             StepKind::Container(s) => s,
             StepKind::PlegWatch(s) => s,
@@ -97,6 +96,7 @@ impl StepKind {
             StepKind::HoldOpen(s) => s,
             StepKind::Lookup(s) => s,
             StepKind::RecreateDir(s) => s,
+            StepKind::SeccompExport(s) => s,
         }
     }
 }

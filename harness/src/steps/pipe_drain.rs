@@ -1,4 +1,4 @@
-//! `pipe_drain: { step: bootstrap, timeout: 10s }` — read a step's pipe from outside, the
+//! `pipe_drain: { step: export, timeout: 10s }` — read a step's pipe from outside, the
 //! way the incident's operators freed a stuck `runc init`: open `/proc/PID/fd/FD` of the
 //! process that holds it (as root) and read until the step's writer has exited.
 
@@ -23,7 +23,7 @@ const EXIT_SETTLE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
-    /// The step whose pipe to drain (a `bootstrap`, a `pipe_pressure`).
+    /// The step whose pipe to drain (a `seccomp_export`, a `pipe_pressure`).
     pub step: String,
     /// Fails if the step's writer has not exited by then.
     #[serde(default = "default_timeout")]

@@ -21,7 +21,7 @@ const REPEAT_EVERY: u32 = 5;
 /// ```yaml
 /// id: kubelet
 /// background: true
-/// pleg_watch: { step: bootstrap, period: 1s, threshold: 3s }   # kubelet: 1s and 3m
+/// pleg_watch: { step: export, period: 1s, threshold: 3s }   # kubelet: 1s and 3m
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -200,9 +200,9 @@ mod tests {
 
     #[test]
     fn the_signature_is_what_buggy_must_show_and_fixed_must_not() {
-        let p = make(&scenario("pipe-limit.yaml"), Some(("buggy", "fixed")), &FixRequest::default()).unwrap();
+        let p = make(&scenario("pipe-limit.yaml"), Some(("buggy", "fixed-model")), &FixRequest::default()).unwrap();
         assert!(p.buggy.roles.signature.contains(&"writer-blocked".to_string()), "{:?}", p.buggy.roles.signature);
-        assert!(!p.buggy.roles.signature.contains(&"bootstrap-completes".to_string()), "flipped the other way: not the signature");
+        assert!(!p.buggy.roles.signature.contains(&"export-completes".to_string()), "flipped the other way: not the signature");
         assert!(matches!(make(&scenario("pipe-limit.yaml"), None, &FixRequest::default()), Err(PlanError::NoPair { .. })));
     }
 }

@@ -8,6 +8,7 @@
 use libtest_mimic::{Arguments, Trial};
 
 mod accel;
+mod affected;
 mod faults;
 mod fd_vanish;
 mod fnhe;
@@ -38,5 +39,6 @@ fn main() {
     trials.extend(scenarios::tests());
     trials.extend(verify::tests());
     trials.extend(faults::tests());
+    trials.extend(affected::tests());
     libtest_mimic::run(&args, trials).exit();
 }

@@ -1,7 +1,7 @@
 //! `lab verify` and `lab report merge` end to end, as a user runs them: the exit-2 diagnosis
 //! of a fix written against a tree without the debug patch (no kernel built), and a full
 //! local dry run of the CI path — two shards of real VM trials of `pipe-limit` (buggy
-//! against fixed), each written as JSON, merged into one verdict.
+//! against fixed-model), each written as JSON, merged into one verdict.
 
 use std::path::Path;
 use std::time::Instant;
@@ -50,7 +50,7 @@ fn published_fix() -> Result<(), Failed> {
 fn share(i: u32, dir: &Path) -> Result<(Verification, Option<i32>), Failed> {
     let path = dir.join(format!("share-{i}.json"));
     let out = lab()
-        .args(["verify", "pipe-limit", "--variants", "buggy,fixed", "--trials", "4", "--shard", &format!("{i}/2"), "--out"])
+        .args(["verify", "pipe-limit", "--variants", "buggy,fixed-model", "--trials", "4", "--shard", &format!("{i}/2"), "--out"])
         .arg(&path)
         .output()?;
     eprintln!("{}", text(&out));

@@ -7,16 +7,16 @@
 //! `execve`) and ends when its stdin closes.
 //!
 //! Kinds: `pipes` ([`pipes`]: hold pipes until the account is over its soft limit),
-//! `bootstrap` and `write` ([`bootstrap`]: runc's bootstrap pipe, parent and child),
 //! `kubelet` ([`kubelet`]: a listener and a reader of other processes' `/proc/<pid>/fd`),
 //! `hold` ([`hold`]: a container-like process holding a file open), `fuse` ([`fuse`]: the
-//! lab's own low-level FUSE daemon).
+//! lab's own low-level FUSE daemon), `seccomp-export` ([`seccomp_export`]: runc init's
+//! seccomp export pipe, with libseccomp).
 
-pub mod bootstrap;
 pub mod fuse;
 pub mod hold;
 pub mod kubelet;
 pub mod pipes;
+pub mod seccomp_export;
 
 use std::io::Write;
 use std::path::Path;
@@ -47,13 +47,7 @@ const PARENT_ENV: &str = "LAB_WORKLOAD_PARENT";
 pub enum Report {
     /// `pipes`: holding `pipes` pipes, the last (`last_fd`) of `last_size` bytes.
     Holding { pipes: u32, first_size: u64, last_size: u64, last_fd: i32, bytes: u64 },
-    /// `bootstrap`: the pipe is made; its read end is `fd` in the workload.
-    Pipe { fd: i32, size: u64 },
-    /// `bootstrap`: the writer child runs.
-    Writer { pid: i32 },
-    /// `bootstrap`: the writer ended.
-    Exited { code: Option<i32>, signal: Option<i32>, runtime_ms: u64 },
-    /// `bootstrap`: the parent read this much, and is done.
+    /// `seccomp-export`: read this much back from the export pipe, and is done.
     Read { bytes: u64 },
     /// `kubelet`: listening on `port` (any address), socket at descriptor `fd`, inode `inode`.
     Listening { port: u16, fd: i32, inode: u64 },
@@ -64,6 +58,12 @@ pub enum Report {
     Held { fd: i32, inode: u64 },
     /// `fuse`: the filesystem is mounted and served.
     Mounted { mountpoint: String },
+    /// `seccomp-export`: the filter is built; its exported program has this size, and
+    /// `unknown` names of the profile were skipped (libseccomp does not know them).
+    Program { instructions: u64, bytes: u64, unknown: u32 },
+    /// `seccomp-export`: the export pipe is made, both ends held by this process; the
+    /// program is written into `write_fd` next, in one `write(2)`.
+    ExportPipe { read_fd: i32, write_fd: i32, size: u64, caps: String },
     /// The workload could not do its job.
     Failed { message: String },
 }
@@ -77,6 +77,9 @@ pub enum WorkloadError {
     /// A system call failed.
     #[error("{what}: {source}")]
     Sys { what: String, source: std::io::Error },
+    /// `seccomp-export`: the profile could not be made into a filter.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// `pipes`: the account got full-size pipes up to the cap.
     #[error("{pipes} pipes taken and every one is {size} bytes: the account is privileged (CAP_SYS_RESOURCE or CAP_SYS_ADMIN) or fs.pipe-user-pages-soft is 0 (no limit) or above {pipes} pipes' worth")]
     NeverShrunk { pipes: u32, size: u64 },
@@ -99,11 +102,10 @@ pub fn main() -> ! {
     let args: Vec<String> = std::env::args().skip(2).collect();
     let result = match args.first().map(String::as_str) {
         Some("pipes") => pipes::main(&args[1..]),
-        Some("bootstrap") => bootstrap::main(&args[1..]),
-        Some("write") => bootstrap::write_main(&args[1..]),
         Some("kubelet") => kubelet::main(&args[1..]),
         Some("hold") => hold::main(&args[1..]),
         Some("fuse") => fuse::main(&args[1..]),
+        Some("seccomp-export") => seccomp_export::main(&args[1..]),
         other => Err(WorkloadError::Args(format!("unknown workload {other:?}"))),
     };
     match result {
