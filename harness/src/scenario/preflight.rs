@@ -1,6 +1,7 @@
 //! What `lab check` verifies beyond loading: the kernel files the scenario names exist (in
 //! its own tree or the lab's, see [`super::files`]), every variant resolves, and — warnings,
-//! not errors — what the steps need from this machine (a program `exec` runs).
+//! not errors — what the steps need from this machine (a program `exec` runs) and what is
+//! written legally but will not do what it says (a global sysctl set inside a namespace).
 
 use std::path::Path;
 
@@ -8,7 +9,7 @@ use super::check::{join_path, Problem};
 use super::files::KernelFiles;
 use super::load::{load, placed, Diagnostic, LoadError, Loaded};
 use super::locate::Locator;
-use super::model::StepEntry;
+use super::model::{Scenario, StepEntry};
 use super::variant::{Variant, VariantError};
 
 /// A scenario that passed `lab check`.
@@ -45,8 +46,30 @@ pub fn check_file(path: &Path) -> Result<Checked, CheckError> {
     let variants = names.into_iter().map(|v| Variant::resolve(s, Some(v))).collect::<Result<Vec<_>, _>>()?;
     let mut host = Vec::new();
     host_problems(&s.steps, "steps", &mut host);
+    host.extend(lints(s));
     let warnings = placed(&locator, &loaded.path, host);
     Ok(Checked { loaded, variants, warnings })
+}
+
+/// What is written legally but will not do what it says: the steps' own
+/// ([`crate::steps::Step::lint`]) and a global sysctl under a namespace's `sysctls:`.
+fn lints(s: &Scenario) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, ns) in s.topology.namespaces.iter().enumerate() {
+        for key in ns.sysctls.keys() {
+            out.extend(crate::steps::sysctl::global_in_netns(&format!("topology.namespaces[{i}].sysctls.{key}"), key, true));
+        }
+    }
+    step_lints(&s.steps, "steps", &mut out);
+    out
+}
+
+fn step_lints(steps: &[StepEntry], prefix: &str, out: &mut Vec<Problem>) {
+    for (i, step) in steps.iter().enumerate() {
+        let kind_at = join_path(&format!("{prefix}[{i}]"), step.kind.name());
+        out.extend(step.kind.step().lint().into_iter().map(|p| p.under(&kind_at)));
+        step_lints(step.nested(), &format!("{kind_at}.steps"), out);
+    }
 }
 
 /// What the steps (at any depth) need from this machine and it does not have.
@@ -130,6 +153,23 @@ variants:
         let w = &checked.warnings[0];
         assert_eq!((w.line, w.field.as_str()), (8, "steps[0].exec.command[0]"));
         assert!(w.message.contains("`lab-no-such-program` is not on this host"), "{w}");
+    }
+
+    #[test]
+    fn a_global_sysctl_inside_a_namespace_is_a_warning_at_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("neigh.yaml");
+        let text = "name: neigh\ndescription: x\ntopology:\n  namespaces:\n    - name: node\n      sysctls:\n        net.ipv4.ip_forward: 1\n        net.core.netdev_max_backlog: 5000\nsteps:\n  - sysctl: { key: net.ipv4.neigh.default.gc_thresh3, value: 2048, netns: node }\n  - sysctl: { key: net.ipv4.neigh.default.gc_thresh3, value: 2048 }\n";
+        std::fs::write(&path, text).unwrap();
+        let checked = check_file(&path).expect("warnings do not fail lab check");
+        let at: Vec<(usize, usize, &str)> = checked.warnings.iter().map(|w| (w.line, w.column, w.field.as_str())).collect();
+        assert_eq!(
+            at,
+            [(8, 9, "topology.namespaces[0].sysctls.net.core.netdev_max_backlog"), (10, 15, "steps[0].sysctl.key")],
+            "{:?}",
+            checked.warnings
+        );
+        assert!(checked.warnings[1].message.contains("exists only in the initial network namespace"), "{}", checked.warnings[1]);
     }
 
     #[test]

@@ -180,6 +180,12 @@ pub trait Step: Send + Sync {
         &[]
     }
 
+    /// What is written legally but will not do what it says (a global sysctl given a
+    /// `netns`): `lab check` says so as warnings, nothing fails on them. Fields as for `check`.
+    fn lint(&self) -> Vec<Problem> {
+        Vec::new()
+    }
+
     /// In the background, whether the next step waits until this one calls
     /// [`StepCtx::ready`] (or ends): for steps that set something up and then hold it.
     fn waits_until_ready(&self) -> bool {

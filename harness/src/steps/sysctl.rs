@@ -9,7 +9,7 @@ use super::{Step, StepCtx, StepError, StepSummary};
 use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::validate::check_sysctl_key;
 use crate::scenario::SysctlValue;
-use crate::sys::{kernel_release, sysctl};
+use crate::sys::{global_sysctl, kernel_release, sysctl};
 
 /// What to do when the running kernel has no such sysctl.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -47,26 +47,34 @@ impl Step for Spec {
         out
     }
 
+    fn lint(&self) -> Vec<Problem> {
+        global_in_netns("key", &self.key, self.netns.is_some()).into_iter().collect()
+    }
+
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>> {
         async move {
             let env = ctx.env;
             let (key, value) = (self.key.clone(), self.value.0.clone());
-            let written = match &self.netns {
+            let place = self.netns.as_deref().unwrap_or("the initial namespace");
+            let missing = match &self.netns {
                 Some(ns) => {
                     let path = env.topology.netns_path(ns).ok_or_else(|| StepError::NetnsGone(ns.clone()))?;
-                    let exists = sysctl::read(Some(&path), &key).map_err(|e| StepError::io(format!("reading {key}"), e))?.is_some();
-                    if exists {
-                        sysctl::write(Some(&path), &key, &value).map_err(|e| StepError::io(format!("{key} = {value} in {ns}"), e))?;
+                    match sysctl::write(Some(&path), &key, &value) {
+                        Ok(()) => None,
+                        Err(e) => match global_sysctl::explain(&key, e.kind()) {
+                            Some(why) => Some(why.to_string()),
+                            None => return Err(StepError::io(format!("{key} = {value} in {ns}"), e)),
+                        },
                     }
-                    exists
                 }
-                None => env.ledger.set_sysctl(&key, &value).map_err(|e| StepError::io(format!("{key} = {value}"), e))?.is_some(),
+                None => match env.ledger.set_sysctl(&key, &value).map_err(|e| StepError::io(format!("{key} = {value}"), e))? {
+                    Some(_) => None,
+                    None => Some(format!("sysctl {key} does not exist on this kernel ({})", kernel_release())),
+                },
             };
-            let place = self.netns.as_deref().unwrap_or("the initial namespace");
-            if written {
+            let Some(mut message) = missing else {
                 return Ok(StepSummary::text(format!("{key} = {value} in {place}")));
-            }
-            let mut message = format!("sysctl {key} does not exist on this kernel ({})", kernel_release());
+            };
             if let Some(why) = &self.why {
                 message.push_str(": ");
                 message.push_str(why);
@@ -80,5 +88,43 @@ impl Step for Spec {
             }
         }
         .boxed()
+    }
+}
+
+/// `lab check`'s warning for a key of [`global_sysctl::KNOWN`] written inside a namespace.
+pub fn global_in_netns(field: &str, key: &str, in_netns: bool) -> Option<Problem> {
+    let known = global_sysctl::known(key).filter(|_| in_netns)?;
+    let how = match known.scope {
+        global_sysctl::Scope::InitOnly => "exists only in the initial network namespace",
+        global_sysctl::Scope::ReadOnlyElsewhere => "is read-only inside a network namespace",
+    };
+    Some(Problem::new(
+        field,
+        format!(
+            "{key} {how} on Linux 6.1 ({}): a global setting, so set it without `netns` (a `sysctl` step without `netns`, or under `topology.sysctls`)",
+            known.reason
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_global_key_inside_a_namespace_is_a_warning() {
+        let spec: Spec = serde_saphyr::from_str("{ key: net.ipv4.neigh.default.gc_thresh3, value: 2048, netns: node }").unwrap();
+        let w = spec.lint();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].field, "key");
+        assert!(
+            w[0].message.starts_with("net.ipv4.neigh.default.gc_thresh3 exists only in the initial network namespace"),
+            "{}",
+            w[0].message
+        );
+        let global: Spec = serde_saphyr::from_str("{ key: net.ipv4.neigh.default.gc_thresh3, value: 2048 }").unwrap();
+        assert!(global.lint().is_empty(), "without netns it is where it belongs");
+        let per_ns: Spec = serde_saphyr::from_str("{ key: net.ipv4.ip_forward, value: 1, netns: node }").unwrap();
+        assert!(per_ns.lint().is_empty());
     }
 }

@@ -1,10 +1,12 @@
 //! The kernel interfaces `lab` changes, as thin wrappers with no run state: named network
 //! namespaces ([`netns`]), `/proc/sys` ([`sysctl`]), mounts ([`mount`]), tracefs probes
-//! ([`tracefs`]), a debug kernel's leak scan ([`kmemleak`]) and the running kernel's release.
+//! ([`tracefs`]), a debug kernel's leak scan ([`kmemleak`]), the running kernel's release, and
+//! which sysctls are one per kernel rather than per namespace ([`global_sysctl`]).
 //!
 //! A leaf: nothing else of `lab` is imported here. The ledger (`cleanup`) undoes changes
 //! with these, and the topology makes them with these; neither needs the other to do so.
 
+pub mod global_sysctl;
 pub mod kmemleak;
 pub mod mount;
 pub mod netns;

@@ -177,12 +177,12 @@ enum Inside {
     Socket(std::io::Error),
 }
 
+/// A namespace's sysctl that could not be written: a key the namespace lacks or refuses is
+/// explained by the initial namespace (absent from the kernel, or a global setting).
 fn sysctl_error(s: &SysctlPlan, ns: &str, source: std::io::Error) -> TopologyError {
-    let place = format!("in namespace {ns}");
-    if source.kind() == std::io::ErrorKind::NotFound {
-        TopologyError::MissingSysctl { key: s.key.clone(), place }
-    } else {
-        TopologyError::Sysctl { key: s.key.clone(), value: s.value.clone(), place, source }
+    match crate::sys::global_sysctl::explain(&s.key, source.kind()) {
+        Some(why) => TopologyError::NamespaceSysctl { netns: ns.to_string(), why },
+        None => TopologyError::Sysctl { key: s.key.clone(), value: s.value.clone(), place: format!("in namespace {ns}"), source },
     }
 }
 

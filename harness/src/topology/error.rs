@@ -27,6 +27,10 @@ pub enum TopologyError {
     /// The scenario asks for a sysctl this kernel does not have.
     #[error("sysctl {key} {place} does not exist on this kernel")]
     MissingSysctl { key: String, place: String },
+    /// A namespace's sysctl the namespace lacks or refuses, with the initial namespace's word
+    /// on why (absent from the kernel, or a global setting).
+    #[error("namespace {netns}: {why}")]
+    NamespaceSysctl { netns: String, why: crate::sys::global_sysctl::NotInNamespace },
     /// The interface is not part of this topology.
     #[error("interface {0} is not part of this topology")]
     UnknownLink(String),
