@@ -1,4 +1,4 @@
-//! `lab list`: the scenarios with their one-line descriptions.
+//! `lab list`: the scenarios with their one-line descriptions, kernels and variants.
 
 use super::{scenario_arg, Failure};
 
@@ -18,7 +18,7 @@ pub fn main(_args: Args) -> Result<u8, Failure> {
             Ok(l) => {
                 let variants: Vec<&str> = l.scenario.variants.keys().map(String::as_str).collect();
                 let v = if variants.is_empty() { String::new() } else { format!("  [{}]", variants.join(", ")) };
-                println!("{name:<16} {}{v}", l.scenario.description);
+                println!("{name:<16} {}  (kernels {}){v}", l.scenario.description, l.scenario.kernel.base);
             }
             Err(_) => println!("{name:<16} (invalid: run `lab check {name}`)"),
         }
