@@ -294,3 +294,32 @@ fn faults_policy_is_read_and_checked_where_it_is_written() {
 fn unknown_debug_kernel_names_the_known_ones() {
     one("topology:\n", "kernel:\n  debug: [lockdep, kcsan]\ntopology:\n", 4, "kernel.debug[1]", "kasan, kfence, lockdep");
 }
+
+/// The kernel dimension: `kernel.base` lists the kernels, entries may be limited to some of
+/// them, and `kernels.<v>.expect` overrides an expectation on one, after the variant's.
+#[test]
+fn a_variant_on_a_kernel_takes_that_kernels_entries_and_overrides() {
+    use super::{KernelVersion as K, Variant};
+    let text = GOOD
+        .replace("description: two namespaces\n", "description: two namespaces\nkernel:\n  base: [\"6.1\", \"5.10\"]\n")
+        .replace("    within: 5s\n", "    within: 5s\n  - id: old\n    kernels: [\"5.10\"]\n    kernel_log: { pattern: 'x' }\n    within: 1s\nkernels:\n  \"5.10\":\n    why: reports every 10 s\n    expect:\n      seen: { within: 15s }\n");
+    let s = load_str(&text, Path::new("k.yaml")).unwrap();
+    let on = |k| Variant::resolve_on(&s, None, k).unwrap();
+    let (new, old) = (on(None), on(Some(K::V5_10)));
+    assert_eq!((new.kernel, new.label()), (K::V6_1, "default@6.1".to_string()), "the first listed is the default");
+    assert_eq!(new.expect.iter().map(|e| (e.id.as_str(), e.within.as_secs())).collect::<Vec<_>>(), [("seen", 5)]);
+    assert_eq!(old.expect.iter().map(|e| (e.id.as_str(), e.within.as_secs())).collect::<Vec<_>>(), [("seen", 15), ("old", 1)]);
+    let e = Variant::resolve_on(&s, None, Some(K::V6_12)).unwrap_err().to_string();
+    assert!(e.contains("not meant for kernel 6.12") && e.contains("6.1, 5.10"), "{e}");
+}
+
+#[test]
+fn an_unknown_kernel_is_named_at_its_line_with_the_known_ones() {
+    one(
+        "description: two namespaces\n",
+        "description: two namespaces\nkernel:\n  base: [\"6.1\", \"4.19\"]\n",
+        4,
+        "kernel.base[1]",
+        "5.10, 6.1, 6.12",
+    );
+}
