@@ -323,3 +323,21 @@ fn an_unknown_kernel_is_named_at_its_line_with_the_known_ones() {
         "5.10, 6.1, 6.12",
     );
 }
+
+#[test]
+fn kernel_overrides_name_listed_kernels_and_real_expectations() {
+    one(
+        "steps:\n",
+        "kernels:\n  \"6.12\": { why: w, expect: {} }\nsteps:\n",
+        14,
+        "kernels",
+        "\"6.12\": kernel 6.12 is not in kernel.base (6.1)",
+    );
+    one(
+        "steps:\n",
+        "kernels:\n  \"6.1\": { why: w, expect: { nope: { within: 1s } } }\nsteps:\n",
+        14,
+        "kernels",
+        "\"6.1\".expect.nope: no expectation has id `nope`",
+    );
+}

@@ -29,6 +29,7 @@ pub fn validate(scenario: &Scenario) -> Vec<Problem> {
     check_duplicate_ids(&ids, &mut problems);
     check_expectations(scenario, &scope, &mut problems);
     check_variants(scenario, &scope, &mut problems);
+    check_kernel_overrides(scenario, &scope, &mut problems);
     check_variant_lists(scenario, &ids, &mut problems);
     check_evidence(scenario, &mut problems);
     problems
@@ -327,6 +328,38 @@ fn check_variants(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
                     format!("no expectation has id `{id}`; expectation ids: {}", super::check::list(&scope.expect_ids)),
                 ));
             }
+        }
+    }
+}
+
+/// `kernels.<v>` and every entry's `kernels:` name kernels of `kernel.base`, and the
+/// overrides name real expectations.
+fn check_kernel_overrides(s: &Scenario, scope: &CheckScope, out: &mut Vec<Problem>) {
+    let base = &s.kernel.base;
+    let unlisted = |k: &super::KernelVersion| format!("kernel {k} is not in kernel.base ({base}): add it there, or drop this");
+    // A version's dot would read as a path separator: problems name the map, the key in words.
+    for (k, o) in &s.kernels {
+        if !base.contains(*k) {
+            out.push(Problem::new("kernels", format!("\"{k}\": {}", unlisted(k))));
+        }
+        if o.why.trim().is_empty() {
+            out.push(Problem::new("kernels", format!("\"{k}\".why: say why this kernel differs (measured, or read in its source)")));
+        }
+        for id in o.expect.keys().filter(|id| !scope.expect_ids.contains(id.as_str())) {
+            out.push(Problem::new(
+                "kernels",
+                format!("\"{k}\".expect.{id}: no expectation has id `{id}`; expectation ids: {}", super::check::list(&scope.expect_ids)),
+            ));
+        }
+    }
+    for (i, e) in s.expect.iter().enumerate() {
+        for (j, k) in e.kernels.iter().flatten().enumerate().filter(|(_, k)| !base.contains(**k)) {
+            out.push(Problem::new(format!("expect[{i}].kernels[{j}]"), unlisted(k)));
+        }
+    }
+    for (i, st) in s.steps.iter().enumerate() {
+        for (j, k) in st.kernels.iter().flatten().enumerate().filter(|(_, k)| !base.contains(**k)) {
+            out.push(Problem::new(format!("steps[{i}].kernels[{j}]"), unlisted(k)));
         }
     }
 }
