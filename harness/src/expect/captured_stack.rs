@@ -13,7 +13,7 @@ use super::{Condition, ConditionError};
 use crate::event::Observation;
 use crate::process::registry::{Capture, Look};
 use crate::run_env::RunEnv;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 use crate::sys::tracefs::function_of;
 
 /// ```yaml
@@ -54,9 +54,7 @@ pub fn matches(stack: &[String], contains: &[OneOf]) -> bool {
 impl Condition for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
-        if !scope.step_ids.contains(self.step.as_str()) {
-            out.push(Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids))));
-        }
+        out.extend(scope.need_step("step", &self.step));
         if self.contains.is_empty() {
             out.push(Problem::new("contains", "name at least one function"));
         }

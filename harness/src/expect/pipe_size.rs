@@ -13,7 +13,7 @@ use crate::event::Observation;
 use crate::process::inspect;
 use crate::process::registry::{Look, PipeRef};
 use crate::run_env::RunEnv;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 
 /// ```yaml
 /// pipe_size:
@@ -58,9 +58,7 @@ impl Spec {
 impl Condition for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
-        if !scope.step_ids.contains(self.step.as_str()) {
-            out.push(Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids))));
-        }
+        out.extend(scope.need_step("step", &self.step));
         if self.equals.is_none() && self.at_most.is_none() && self.at_least.is_none() {
             out.push(Problem::new("", "give `equals`, `at_most` or `at_least` (bytes)"));
         }

@@ -13,7 +13,7 @@ use super::{Condition, ConditionError};
 use crate::event::Observation;
 use crate::process::registry::{Exit, Look};
 use crate::run_env::RunEnv;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
 /// ```yaml
@@ -45,10 +45,7 @@ impl Spec {
 
 impl Condition for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
-        if scope.step_ids.contains(self.step.as_str()) {
-            return Vec::new();
-        }
-        vec![Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids)))]
+        scope.need_step("step", &self.step).into_iter().collect()
     }
 
     fn describe(&self) -> String {

@@ -14,7 +14,7 @@ use crate::event::Observation;
 use crate::process::inspect;
 use crate::process::registry::{Look, Span, Tracked};
 use crate::run_env::RunEnv;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
 /// Kernel stack frames kept with an observation.
@@ -77,9 +77,7 @@ impl Spec {
 impl Condition for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
-        if !scope.step_ids.contains(self.step.as_str()) {
-            out.push(Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids))));
-        }
+        out.extend(scope.need_step("step", &self.step));
         if !"RSDTtZXIWPK".contains(self.state) {
             out.push(Problem::new("state", format!("`{}` is not a process state letter (R, S, D, T, Z, ...)", self.state)));
         }

@@ -16,7 +16,7 @@ use crate::event::Observation;
 use crate::process::inspect;
 use crate::process::registry::{Look, Tracked};
 use crate::run_env::RunEnv;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 
 /// How often `/proc` is looked at.
 const EVERY: Duration = Duration::from_millis(50);
@@ -98,10 +98,7 @@ impl Spec {
 
 impl Condition for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
-        if scope.step_ids.contains(self.step.as_str()) {
-            return Vec::new();
-        }
-        vec![Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids)))]
+        scope.need_step("step", &self.step).into_iter().collect()
     }
 
     fn describe(&self) -> String {

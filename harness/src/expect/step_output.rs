@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{Condition, ConditionError};
 use crate::event::Observation;
 use crate::run_env::RunEnv;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 
 /// ```yaml
 /// step_output:
@@ -29,9 +29,7 @@ pub struct Spec {
 impl Condition for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
-        if !scope.step_ids.contains(self.step.as_str()) {
-            out.push(Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids))));
-        }
+        out.extend(scope.need_step("step", &self.step));
         if self.matches.is_empty() {
             out.push(Problem::new("matches", "give at least one pattern"));
         }

@@ -82,6 +82,11 @@ impl<'a> CheckScope<'a> {
             .then(|| Problem::new(field, format!("unknown namespace `{name}`; defined: {}", list(&self.namespaces))))
     }
 
+    /// A problem if `id` is not the id of a step.
+    pub fn need_step(&self, field: &str, id: &str) -> Option<Problem> {
+        (!self.step_ids.contains(id)).then(|| Problem::new(field, format!("no step has id `{id}`; step ids: {}", list(&self.step_ids))))
+    }
+
     /// A problem if `name` is not an interface of the topology.
     pub fn need_link(&self, field: &str, name: &str) -> Option<Problem> {
         (!self.links.contains_key(name))

@@ -125,7 +125,7 @@ impl<'de> Visitor<'de> for KernelsVisitor {
         s.parse().map(Kernels::one).map_err(E::custom)
     }
 
-    /// An unquoted `6.1` reads as a number: taken as its text, so `6.10` is never `6.1`.
+    /// An unquoted `6.1` reads as a number, and `5.10` as `5.1`: refused, asking for quotes.
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Kernels, E> {
         Err(E::custom(format!("write the kernel version `{v}` in quotes (\"{v}\"): unquoted, 5.10 and 5.1 are the same number")))
     }

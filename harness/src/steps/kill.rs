@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::process::registry::Look;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
 /// ```yaml
@@ -43,9 +43,7 @@ pub fn signal_of(name: &str) -> Option<Signal> {
 impl Step for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
-        if !scope.step_ids.contains(self.step.as_str()) {
-            out.push(Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids))));
-        }
+        out.extend(scope.need_step("step", &self.step));
         if signal_of(&self.signal).is_none() {
             out.push(Problem::new("signal", format!("`{}` is not a signal (KILL, TERM, INT, ...)", self.signal)));
         }

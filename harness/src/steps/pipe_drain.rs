@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{Step, StepCtx, StepError, StepSummary};
 use crate::process::inspect;
 use crate::process::registry::Look;
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
 /// How long to wait between reads of an empty pipe.
@@ -36,10 +36,7 @@ fn default_timeout() -> HumanDuration {
 
 impl Step for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
-        if scope.step_ids.contains(self.step.as_str()) {
-            return Vec::new();
-        }
-        vec![Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids)))]
+        scope.need_step("step", &self.step).into_iter().collect()
     }
 
     fn run<'a>(&'a self, ctx: &'a StepCtx<'a>) -> BoxFuture<'a, Result<StepSummary, StepError>> {

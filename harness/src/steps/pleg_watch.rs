@@ -12,7 +12,7 @@ use futures::FutureExt;
 use serde::Deserialize;
 
 use super::{Step, StepCtx, StepError, StepSummary};
-use crate::scenario::check::{list, CheckScope, Problem};
+use crate::scenario::check::{CheckScope, Problem};
 use crate::scenario::HumanDuration;
 
 /// How many periods apart the "not healthy" line is repeated.
@@ -49,9 +49,7 @@ struct Watch {
 impl Step for Spec {
     fn check(&self, scope: &CheckScope) -> Vec<Problem> {
         let mut out = Vec::new();
-        if !scope.step_ids.contains(self.step.as_str()) {
-            out.push(Problem::new("step", format!("no step has id `{}`; step ids: {}", self.step, list(&scope.step_ids))));
-        }
+        out.extend(scope.need_step("step", &self.step));
         if self.period.0.is_zero() {
             out.push(Problem::new("period", "must be longer than zero"));
         }

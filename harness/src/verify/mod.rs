@@ -158,11 +158,6 @@ async fn one_trial(loaded: &Loaded, side: &Side, index: u32, backend: &Backend, 
     trial::record(index, &side.roles, &events, &report, started.elapsed().as_millis() as u64)
 }
 
-/// The verification from both sides' trials: summaries and verdict.
-pub fn assemble(loaded: &Loaded, plan: &Plan, set: &RunSettings, buggy: Vec<Trial>, fixed: Vec<Trial>) -> Verification {
-    assemble_all(loaded, std::slice::from_ref(plan), set, vec![(buggy, fixed)])
-}
-
 /// The verification over every kernel's plan and its (buggy, fixed) trials.
 pub fn assemble_all(loaded: &Loaded, plans: &[Plan], set: &RunSettings, trials: Vec<(Vec<Trial>, Vec<Trial>)>) -> Verification {
     let variants: Vec<VariantReport> = plans.iter().zip(trials).flat_map(|(p, (b, f))| [p.buggy.report(b), p.fixed.report(f)]).collect();
